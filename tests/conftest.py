@@ -22,3 +22,12 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"research data not found at {root} (set UNMASK_SHARED_DATA to run this test)")
     return root
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for running ``python -m unmask`` from this checkout in a subprocess."""
+    env = dict(os.environ)
+    src = str(REPO / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    return env
