@@ -63,7 +63,27 @@ def submit(
 ) -> dict[str, Any]:
     """Upload ``path``; with ``wait``, poll until it is scored (or failed). Returns the
     submission as the API shows it (plus ``usage`` and ``challenge``)."""
-    path = Path(path)
+    if not Path(path).is_file():
+        raise ClientError(f"{path}: no such file")
+    try:
+        return _submit(url, token, Path(path), challenge=challenge, kind=kind, note=note, wait=wait,
+                       wait_timeout_s=wait_timeout_s, transport=transport)  # fmt: skip
+    except httpx.TransportError as err:
+        raise ClientError(f"cannot reach the arena at {url}: {err}") from None
+
+
+def _submit(
+    url: str,
+    token: str,
+    path: Path,
+    *,
+    challenge: str | None,
+    kind: str | None,
+    note: str,
+    wait: bool,
+    wait_timeout_s: float,
+    transport: httpx.BaseTransport | None,
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(
         base_url=url.rstrip("/"), headers=headers, timeout=120, transport=transport

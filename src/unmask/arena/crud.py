@@ -116,8 +116,8 @@ def add_phase(
 ) -> m.Phase:
     if ends_at is not None and ends_at <= starts_at:
         raise ConflictError(f"a phase must end after it starts; got {starts_at} .. {ends_at}")
-    phase = m.Phase(challenge_id=challenge.id, name=name, starts_at=starts_at, ends_at=ends_at)
-    session.add(phase)
+    phase = m.Phase(name=name, starts_at=starts_at, ends_at=ends_at)
+    challenge.phases.append(phase)
     session.commit()
     return phase
 
@@ -187,6 +187,9 @@ def _open_phase(challenge: m.Challenge, now: dt.datetime) -> m.Phase:
     return max(open_phases, key=lambda p: p.starts_at)
 
 
+ONE_DAY = dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+
+
 def day_start(now: dt.datetime) -> dt.datetime:
     """Midnight UTC of ``now``'s day: daily caps reset then."""
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -195,7 +198,10 @@ def day_start(now: dt.datetime) -> dt.datetime:
 def _cap_refusal(session: Session, team: m.Team, challenge: m.Challenge, now: dt.datetime) -> str:
     """Why ``team`` may not submit now ("" when it may); call with the team row locked."""
     counts = select(func.count(m.Submission.id)).where(m.Submission.team_id == team.id)
-    today = session.scalar(counts.where(m.Submission.created_at >= day_start(now))) or 0
+    start = day_start(now)
+    today = (
+        session.scalar(counts.where(m.Submission.created_at.between(start, start + ONE_DAY))) or 0
+    )
     if today >= challenge.daily_cap:
         return (
             f"team {team.name!r} has used its {challenge.daily_cap} submissions for today "

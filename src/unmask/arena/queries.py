@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from unmask.arena import models as m
 from unmask.arena.core.security import hash_token, looks_like_token
-from unmask.arena.crud import day_start
+from unmask.arena.crud import ONE_DAY, day_start
 from unmask.arena.errors import ConflictError, NotFoundError
 from unmask.arena.scoring import TestSet
 
@@ -173,8 +173,12 @@ class Usage:
 
 def usage(session: Session, team: m.Team, now: dt.datetime) -> Usage:
     counts = select(func.count(m.Submission.id)).where(m.Submission.team_id == team.id)
+    start = day_start(now)
     return Usage(
-        today=int(session.scalar(counts.where(m.Submission.created_at >= day_start(now))) or 0),
+        today=int(
+            session.scalar(counts.where(m.Submission.created_at.between(start, start + ONE_DAY)))
+            or 0
+        ),
         total=int(session.scalar(counts) or 0),
         daily_cap=team.challenge.daily_cap,
         total_cap=team.challenge.total_cap,

@@ -63,7 +63,7 @@ class LabelsSummary:
     n_files: int
     n_public: int
     n_private: int
-    split: str  # "column" (from the file) | "seeded"
+    split_source: str  # "column" (from the file) | "seeded"
 
 
 def upload_labels(session: Session, challenge: m.Challenge, data: bytes) -> LabelsSummary:
@@ -76,7 +76,7 @@ def upload_labels(session: Session, challenge: m.Challenge, data: bytes) -> Labe
         n_files=len(test_set.labels),
         n_public=test_set.count("public"),
         n_private=test_set.count("private"),
-        split=test_set.split_source,
+        split_source=test_set.split_source,
     )
 
 

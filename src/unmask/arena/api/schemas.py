@@ -231,4 +231,4 @@ class LabelsOut(BaseModel):
     n_files: int
     n_public: int
     n_private: int
-    split: Literal["column", "seeded"]
+    split_source: Literal["column", "seeded"]

@@ -63,7 +63,9 @@ def upload_labels(
     challenge = queries.get_challenge(session, slug)
     data = services.read_upload(file.file, limit=settings.max_labels_bytes, what="labels file")
     s = services.upload_labels(session, challenge, data)
-    return LabelsOut(n_files=s.n_files, n_public=s.n_public, n_private=s.n_private, split=s.split)  # type: ignore[arg-type]
+    return LabelsOut(
+        n_files=s.n_files, n_public=s.n_public, n_private=s.n_private, split_source=s.split_source
+    )  # type: ignore[arg-type]
 
 
 @router.get("/challenges/{slug}/teams")
