@@ -12,6 +12,8 @@ import contextlib
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,3 +236,69 @@ def videos_dir(tmp_path: Path) -> Path:
 
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+# --- real processes (concurrency and browser tests) ---------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def arena_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    from tests.conftest import cli_env
+
+    env = cli_env()
+    env.update(
+        UNMASK_DATABASE_URL=database_url,
+        UNMASK_ARENA_SECRET_KEY=SECRET,
+        UNMASK_ARENA_DATA_DIR=str(data_dir),
+    )
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def arena_process(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m unmask arena ARGS`` in the background, stopped (SIGTERM, then SIGKILL) afterwards."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "unmask", "arena", *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_until_up(
+    url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60
+) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            )
+        try:
+            if httpx.get(f"{url}/api/challenges", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not come up in {timeout_s} s:\n{log.read_text()[-3000:]}")

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
 from tests.arena.conftest import (
     LABELS,
     World,
@@ -16,7 +17,6 @@ from tests.arena.conftest import (
     predictions_csv,
     submit,
 )
-
 from unmask.arena import models as m
 from unmask.arena.worker import Worker
 

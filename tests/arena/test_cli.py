@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
 from tests.arena.conftest import World, predictions_csv
 from tests.conftest import cli_env
-
 from unmask.arena.client import guess_kind, submit
 from unmask.arena.errors import ClientError
 from unmask.arena.worker import Worker

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from tests.arena.conftest import World, labels_csv, predictions_csv
 
+from tests.arena.conftest import World, labels_csv, predictions_csv
 from unmask.arena import crud, queries
 from unmask.arena import models as m
 from unmask.arena.core.db import utcnow

@@ -9,8 +9,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
-from tests.arena.conftest import fresh_database
 
+from tests.arena.conftest import fresh_database
 from unmask.arena.core.db import alembic_config, current_revision, make_engine, migrate
 from unmask.arena.models import Base
 

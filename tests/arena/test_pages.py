@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
 from tests.arena.conftest import World, labels_csv, predictions_csv
 from tests.arena.test_secrecy import page_csrf, page_login
-
 from unmask.arena import crud, queries
 from unmask.arena import models as m
 from unmask.arena.worker import Worker

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from tests.arena.conftest import LABELS, good_predictions, labels_csv, predictions_csv
 
+from tests.arena.conftest import LABELS, good_predictions, labels_csv, predictions_csv
 from unmask.arena.scoring import TestSet, load_test_set, score_csv, seeded_split
 from unmask.errors import DatasetError, InvalidSubmissionError
 

@@ -13,8 +13,8 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
-from tests.arena.conftest import LABELS, World, good_predictions, predictions_csv, submit
 
+from tests.arena.conftest import LABELS, World, good_predictions, predictions_csv, submit
 from unmask.arena import models as m
 from unmask.arena.worker import Worker
 

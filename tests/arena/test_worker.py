@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+
 from tests.arena.conftest import (
     LABELS,
     SECRET,
@@ -19,7 +20,6 @@ from tests.arena.conftest import (
     submit,
 )
 from tests.arena.test_sandbox import tar_bytes, zip_bytes
-
 from unmask.arena import models as m
 from unmask.arena.core.config import Settings
 from unmask.arena.main import create_app
