@@ -88,6 +88,8 @@ def create_challenge(
     """A challenge with one phase (``main``) from ``starts_at`` (now) to ``ends_at``."""
     if session.scalar(select(m.Challenge.id).where(m.Challenge.slug == slug)) is not None:
         raise ConflictError(f"a challenge with slug {slug!r} exists already")
+    starts_at = starts_at or utcnow()
+    _check_window(starts_at, ends_at)
     challenge = m.Challenge(
         slug=slug,
         title=title,
@@ -100,10 +102,15 @@ def create_challenge(
         code_time_limit_s=code_time_limit_s,
         videos_dir=videos_dir,
     )
-    challenge.phases.append(m.Phase(name="main", starts_at=starts_at or utcnow(), ends_at=ends_at))
+    challenge.phases.append(m.Phase(name="main", starts_at=starts_at, ends_at=ends_at))
     session.add(challenge)
     session.commit()
     return challenge
+
+
+def _check_window(starts_at: dt.datetime, ends_at: dt.datetime | None) -> None:
+    if ends_at is not None and ends_at <= starts_at:
+        raise ConflictError(f"a phase must end after it starts; got {starts_at} .. {ends_at}")
 
 
 def add_phase(
@@ -114,8 +121,7 @@ def add_phase(
     starts_at: dt.datetime,
     ends_at: dt.datetime | None = None,
 ) -> m.Phase:
-    if ends_at is not None and ends_at <= starts_at:
-        raise ConflictError(f"a phase must end after it starts; got {starts_at} .. {ends_at}")
+    _check_window(starts_at, ends_at)
     phase = m.Phase(name=name, starts_at=starts_at, ends_at=ends_at)
     challenge.phases.append(phase)
     session.commit()
