@@ -39,6 +39,14 @@ PG_SERVER = os.environ.get("UNMASK_TEST_POSTGRES", "postgresql+psycopg://postgre
 SECRET = "test-secret-" + "k9Qz" * 10
 
 
+def unavailable(kind: str, reason: str) -> None:
+    """Skip, or fail where ``UNMASK_TEST_REQUIRE`` names ``kind`` (as .ci/run does for CI)."""
+    required = {k.strip() for k in os.environ.get("UNMASK_TEST_REQUIRE", "").split(",")}
+    if kind in required:
+        pytest.fail(f"{reason} (UNMASK_TEST_REQUIRE={os.environ['UNMASK_TEST_REQUIRE']})")
+    pytest.skip(reason)
+
+
 def postgres_unreachable() -> str | None:
     """Why PostgreSQL cannot be used (None when it can)."""
     try:
@@ -65,7 +73,7 @@ def fresh_database(kind: str, folder: Path) -> Iterator[str]:
         return
     reason = postgres_unreachable()
     if reason:
-        pytest.skip(reason)
+        unavailable("postgres", reason)
     name = f"unmask_arena_test_{secrets.token_hex(6)}"
     admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -95,6 +95,28 @@ def test_leaderboard_ranks_best_public_score_per_team(
     assert rows[1]["score"] == pytest.approx(-math.log(0.7))
 
 
+def test_cached_leaderboards_follow_every_change(
+    client: TestClient, world: World, worker: Worker
+) -> None:
+    board = "/api/challenges/dfdc/leaderboard"
+    assert client.get(board).json()["rows"] == []
+    first = submit(client, world.team_a, good_predictions(0.6)).json()["submission"]["id"]
+    assert client.get(board).json()["rows"] == []  # queued: nothing to show yet
+    worker.run_once()
+    assert [r["team"] for r in client.get(board).json()["rows"]] == ["alpha"]
+    submit(client, world.team_a, good_predictions(0.9))
+    worker.run_once()
+    assert client.get(board).json()["rows"][0]["score"] == pytest.approx(-math.log(0.9))
+    client.put(
+        "/api/challenges/dfdc/final",
+        json={"submission_ids": [first]},
+        headers=world.auth(world.team_a),
+    )
+    client.post("/api/host/challenges/dfdc/reveal", headers=world.auth(world.host_token))
+    private = client.get(board, params={"board": "private"}).json()["rows"]
+    assert private[0]["score"] == pytest.approx(-math.log(0.6))  # the selected one, not the best
+
+
 def test_invalid_csv_is_refused_with_problems_and_not_counted(
     client: TestClient, world: World, session: Session
 ) -> None:

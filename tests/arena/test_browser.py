@@ -19,6 +19,7 @@ from tests.arena.conftest import (
     free_port,
     good_predictions,
     labels_csv,
+    unavailable,
     wait_until_up,
 )
 from tests.conftest import REPO
@@ -36,13 +37,14 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    playwright = pytest.importorskip(
-        "playwright.sync_api", reason="the playwright package is not installed"
-    )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("browser", "the playwright package is not installed (dev extra)")
     chromium = chromium_path()
     if chromium is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    with playwright.sync_playwright() as p:
+        unavailable("browser", "Debian's chromium is not installed (.ci/run installs it)")
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from tests.arena.conftest import World, predictions_csv
 from tests.conftest import cli_env
 from unmask.arena.client import guess_kind, submit
+from unmask.arena.core.db import head_revision
 from unmask.arena.errors import ClientError
 from unmask.arena.worker import Worker
 
@@ -31,7 +32,7 @@ def test_help_opens_with_examples() -> None:
 
 def test_migrate_and_host_token_on_a_fresh_data_dir(tmp_path: Path) -> None:
     out = unmask("arena", "migrate", "--data-dir", str(tmp_path))
-    assert out.returncode == 0 and "revision 0001" in out.stdout, out.stderr
+    assert out.returncode == 0 and f"revision {head_revision()}" in out.stdout, out.stderr
     out = unmask("arena", "host-token", "--data-dir", str(tmp_path))
     assert out.returncode == 0 and out.stdout.startswith("umk_")
 

@@ -11,7 +11,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from tests.arena.conftest import fresh_database
-from unmask.arena.core.db import alembic_config, current_revision, make_engine, migrate
+from unmask.arena.core.db import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    migrate,
+)
 from unmask.arena.models import Base
 
 
@@ -23,7 +29,7 @@ def test_migrations_match_the_models_and_reverse(kind: str, tmp_path: Path) -> N
             assert current_revision(engine) is None
             migrate(engine)
             migrate(engine)  # a second start changes nothing
-            assert current_revision(engine) == "0001"
+            assert current_revision(engine) == head_revision()
             with engine.connect() as conn:
                 diff = compare_metadata(
                     MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata

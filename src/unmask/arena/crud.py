@@ -18,6 +18,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -292,14 +293,25 @@ def select_final(
         )
     for s in subs:
         s.selected = s.id in wanted
+    _results_changed(session, challenge.id)
     session.commit()
     return [by_id[i] for i in sorted(wanted)]
+
+
+def _results_changed(session: Session, challenge_id: Any) -> None:
+    """Bump the version that leaderboard caches key on (in the writing transaction)."""
+    session.execute(
+        update(m.Challenge)
+        .where(m.Challenge.id == challenge_id)
+        .values(results_version=m.Challenge.results_version + 1)
+    )
 
 
 def reveal(session: Session, challenge: m.Challenge) -> m.Challenge:
     """Publish the private leaderboard and private scores (cannot be undone)."""
     if challenge.revealed_at is None:
         challenge.revealed_at = utcnow()
+        _results_changed(session, challenge.id)
         session.commit()
     return challenge
 
@@ -388,5 +400,13 @@ def finish_job(session: Session, claim: Claim, outcome: Outcome) -> bool:
             log_excerpt=outcome.log_excerpt,
         )
     )
+    if outcome.status == m.SCORED:
+        team_id = (
+            select(m.Submission.team_id)
+            .where(m.Submission.id == claim.submission_id)
+            .scalar_subquery()
+        )
+        challenge_id = select(m.Team.challenge_id).where(m.Team.id == team_id).scalar_subquery()
+        _results_changed(session, challenge_id)
     session.commit()
     return True

@@ -30,6 +30,7 @@ from unmask.arena.core.config import Settings, resolve_secret_key
 from unmask.arena.core.db import make_engine, migrate, session_factory
 from unmask.arena.core.security import Signer
 from unmask.arena.errors import ArenaError, AuthError, RateLimitedError
+from unmask.arena.queries import LeaderboardCache
 from unmask.arena.worker import Worker
 from unmask.errors import ConfigError, DatasetError, InvalidSubmissionError
 
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None, *, workers: int = 0) -> FastAPI
     app.state.secret_key = secret
     app.state.session_signer = Signer(secret, salt="session")
     app.state.templates = make_templates()
+    app.state.boards = LeaderboardCache()
     app.state.wakeup = threading.Event()
     app.state.stop = threading.Event()
     app.state.n_workers = workers

@@ -66,6 +66,8 @@ class Challenge(Base):
     videos_dir: Mapped[str | None] = mapped_column(String(1024))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     revealed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Bumped with every change to what the leaderboards show: caches key on it.
+    results_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     phases: Mapped[list[Phase]] = relationship(
         back_populates="challenge", order_by="Phase.starts_at", cascade="all, delete-orphan"

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -276,3 +278,32 @@ def leaderboard(
             )
         )
     return rows
+
+
+class LeaderboardCache:
+    """Leaderboards kept per (challenge, board, results version): exact, since every write
+    that changes a leaderboard bumps ``Challenge.results_version`` in its own transaction.
+
+    >>> boards = LeaderboardCache()
+    >>> rows = boards.get(session, challenge, "public")    # doctest: +SKIP
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._rows: OrderedDict[tuple[int, str, int], list[LeaderboardRow]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(
+        self, session: Session, challenge: m.Challenge, board: Board = "public"
+    ) -> list[LeaderboardRow]:
+        key = (challenge.id, board, challenge.results_version)
+        with self._lock:
+            if key in self._rows:
+                self._rows.move_to_end(key)
+                return self._rows[key]
+        rows = leaderboard(session, challenge, board)  # raises before the reveal for "private"
+        with self._lock:
+            self._rows[key] = rows
+            while len(self._rows) > self._size:
+                self._rows.popitem(last=False)
+        return rows

@@ -71,6 +71,8 @@ class Worker:
         self.name = name or _default_name()
         self.stop = stop or threading.Event()
         self.wakeup = wakeup or threading.Event()
+        # Labels cannot change once a challenge has a submission, so they are read once.
+        self._test_sets: dict[tuple[int, object], TestSet] = {}
 
     def run_once(self) -> bool:
         """Score one job; False when the queue was empty."""
@@ -129,7 +131,10 @@ class Worker:
             kind, data = sub.kind, bytes(blob.data)
             time_limit = challenge.code_time_limit_s
             videos_dir = challenge.videos_dir
-            test_set = queries.test_set(session, challenge)
+            key = (challenge.id, challenge.created_at)
+            if key not in self._test_sets:
+                self._test_sets[key] = queries.test_set(session, challenge)
+            test_set = self._test_sets[key]
         if kind == "csv":
             return self._score_csv(data, test_set)
         return self._score_code(

@@ -38,6 +38,13 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def get_boards(request: Request) -> queries.LeaderboardCache:
+    return request.app.state.boards
+
+
+BoardsDep = Annotated[queries.LeaderboardCache, Depends(get_boards)]
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; writing requests take SQLite's write lock at BEGIN."""
     state = request.app.state

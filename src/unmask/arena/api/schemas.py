@@ -231,4 +231,4 @@ class LabelsOut(BaseModel):
     n_files: int
     n_public: int
     n_private: int
-    split_source: Literal["column", "seeded"]
+    split_source: str = Field(description="column: the file's split column; seeded: split here")

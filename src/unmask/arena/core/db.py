@@ -112,6 +112,16 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(conn), revision)
 
 
+def head_revision() -> str:
+    """The newest migration shipped with the package."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("the package ships no migrations")
+    return str(head)
+
+
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at (None before the first migration)."""
     from alembic.runtime.migration import MigrationContext

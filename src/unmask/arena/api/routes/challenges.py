@@ -9,7 +9,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
 
 from unmask.arena import crud, queries, services
-from unmask.arena.api.deps import CurrentTeam, OptionalPrincipal, SessionDep, SettingsDep
+from unmask.arena.api.deps import BoardsDep, CurrentTeam, OptionalPrincipal, SessionDep, SettingsDep
 from unmask.arena.api.schemas import (
     ChallengeOut,
     FinalSelectionIn,
@@ -47,11 +47,14 @@ def get_challenge(slug: str, session: SessionDep) -> ChallengeOut:
 
 @router.get("/challenges/{slug}/leaderboard")
 def leaderboard(
-    slug: str, session: SessionDep, board: Literal["public", "private"] = "public"
+    slug: str,
+    session: SessionDep,
+    boards: BoardsDep,
+    board: Literal["public", "private"] = "public",
 ) -> LeaderboardOut:
     """Each team's best score (DFDC log loss). ``private`` answers 404 until the reveal."""
     challenge = queries.get_challenge(session, slug)
-    rows = queries.leaderboard(session, challenge, board)
+    rows = boards.get(session, challenge, board)
     return LeaderboardOut(challenge=slug, board=board, rows=[LeaderboardRowOut.of(r) for r in rows])
 
 

@@ -65,7 +65,7 @@ def upload_labels(
     s = services.upload_labels(session, challenge, data)
     return LabelsOut(
         n_files=s.n_files, n_public=s.n_public, n_private=s.n_private, split_source=s.split_source
-    )  # type: ignore[arg-type]
+    )
 
 
 @router.get("/challenges/{slug}/teams")

@@ -11,6 +11,7 @@ from unmask.arena import crud, queries, services
 from unmask.arena.api.deps import (
     SESSION_COOKIE,
     SESSION_MAX_AGE_S,
+    BoardsDep,
     PagePrincipal,
     PageTeam,
     SessionDep,
@@ -40,7 +41,7 @@ def index(request: Request, session: SessionDep, principal: PagePrincipal) -> Re
 
 @router.get("/c/{slug}", response_class=HTMLResponse)
 def challenge_page(
-    slug: str, request: Request, session: SessionDep, principal: PagePrincipal
+    slug: str, request: Request, session: SessionDep, boards: BoardsDep, principal: PagePrincipal
 ) -> Response:
     challenge = queries.get_challenge(session, slug)
     return render(
@@ -51,24 +52,24 @@ def challenge_page(
             "challenge": challenge,
             "now": utcnow(),
             "n_test_files": queries.count_test_files(session, challenge),
-            "top": queries.leaderboard(session, challenge)[:10],
+            "top": boards.get(session, challenge)[:10],
         },
     )
 
 
 @router.get("/c/{slug}/leaderboard", response_class=HTMLResponse)
 def leaderboard_page(
-    slug: str, request: Request, session: SessionDep, principal: PagePrincipal
+    slug: str, request: Request, session: SessionDep, boards: BoardsDep, principal: PagePrincipal
 ) -> Response:
     challenge = queries.get_challenge(session, slug)
-    private = queries.leaderboard(session, challenge, "private") if challenge.revealed else None
+    private = boards.get(session, challenge, "private") if challenge.revealed else None
     return render(
         request,
         "leaderboard.html",
         {
             "principal": principal,
             "challenge": challenge,
-            "public": queries.leaderboard(session, challenge),
+            "public": boards.get(session, challenge),
             "private": private,
         },
     )
