@@ -14,14 +14,13 @@ and every problem is reported with its line number.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from unmask.errors import DatasetError, InvalidSubmissionError
+from unmask.eval._csv import LABEL_WORDS, SHOWN, decode, header, join_problems, quote, records
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -39,46 +38,6 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NOT_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-_LABEL_WORDS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "real": 0, "fake": 1}
-_SHOWN = 3
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
-
-
-def _decode(data: bytes, what: str) -> tuple[str | None, str | None]:
-    """UTF-8 text (a leading BOM removed) or a problem naming the line of the bad byte."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8"), None
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        byte = data[err.start : err.start + 1].hex()
-        return None, (
-            f"line {line}: {what} is not UTF-8 text (byte 0x{byte}); save it as UTF-8 CSV"
-        )
-
-
-def _records(text: str) -> Iterator[tuple[int, list[str]]]:
-    """``(line number, fields)`` for each non-blank CSV record; csv errors become a record
-    with a single field starting with NUL, which callers report."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            yield reader.line_num, ["\0" + str(err)]
-            return
-        if fields and any(f.strip() for f in fields):
-            yield reader.line_num, fields
-
-
-def _header(fields: list[str]) -> list[str]:
-    return [f.strip().lower() for f in fields]
 
 
 # --------------------------------------------------------------------------- label sets
@@ -112,25 +71,25 @@ def read_label_table(source: str | Path | bytes) -> LabelTable:
     LabelTable(labels={'public/a.mp4': 1}, splits={'public/a.mp4': 'public'})
     """
     data, name = _read_source(source)
-    text, problem = _decode(data, "the labels file")
+    text, problem = decode(data, "the labels file")
     if text is None:
         raise DatasetError(f"{name}: {problem}")
-    records = _records(text)
-    first = next(records, None)
+    rows_in = records(text)
+    first = next(rows_in, None)
     if first is None:
         raise DatasetError(f"{name}: empty file; expected a header 'filename,label' and rows")
-    header = _header(first[1])
-    if header not in (["filename", "label"], ["filename", "label", "split"]):
+    columns = header(first[1])
+    if columns not in (["filename", "label"], ["filename", "label", "split"]):
         raise DatasetError(
             f"{name}: line {first[0]}: expected the header 'filename,label' or "
-            f"'filename,label,split'; got {_quote(','.join(first[1]))}"
+            f"'filename,label,split'; got {quote(','.join(first[1]))}"
         )
-    width = len(header)
+    width = len(columns)
     labels: dict[str, int] = {}
     splits: dict[str, str] = {}
     seen: dict[str, int] = {}
     problems: list[str] = []
-    for line, fields in records:
+    for line, fields in rows_in:
         if fields[0].startswith("\0"):
             problems.append(f"line {line}: not valid CSV ({fields[0][1:]})")
             break
@@ -143,24 +102,23 @@ def read_label_table(source: str | Path | bytes) -> LabelTable:
             continue
         if filename in seen:
             problems.append(
-                f"line {line}: duplicate filename {_quote(filename)} (first on line {seen[filename]})"
+                f"line {line}: duplicate filename {quote(filename)} (first on line {seen[filename]})"
             )
             continue
-        label = _LABEL_WORDS.get(value.lower())
+        label = LABEL_WORDS.get(value.lower())
         if label is None:
-            problems.append(f"line {line}: label must be 1 (FAKE) or 0 (REAL); got {_quote(value)}")
+            problems.append(f"line {line}: label must be 1 (FAKE) or 0 (REAL); got {quote(value)}")
             continue
         seen[filename] = line
         labels[filename] = label
         if width == 3:
             split = fields[2].strip()
             if not split:
-                problems.append(f"line {line}: empty split for {_quote(filename)}")
+                problems.append(f"line {line}: empty split for {quote(filename)}")
                 continue
             splits[filename] = split
     if problems:
-        more = f" (+{len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
-        raise DatasetError(f"{name}: " + "; ".join(problems[:_SHOWN]) + more)
+        raise DatasetError(f"{name}: {join_problems(problems)}")
     if not labels:
         raise DatasetError(f"{name}: no rows after the header; expected one row per file")
     return LabelTable(labels, splits if width == 3 else None)
@@ -206,9 +164,9 @@ def _parse_value(text: str) -> float:
     """P(FAKE) from a CSV field; ValueError with the reason when it is not one."""
     value = text.strip()
     if _NOT_FINITE.fullmatch(value):
-        raise ValueError(f"label must be a finite probability in [0, 1]; got {_quote(value)}")
+        raise ValueError(f"label must be a finite probability in [0, 1]; got {quote(value)}")
     if not _NUMBER.fullmatch(value):
-        raise ValueError(f"label must be a number in [0, 1] (P(FAKE)); got {_quote(value)}")
+        raise ValueError(f"label must be a number in [0, 1] (P(FAKE)); got {quote(value)}")
     number = float(value)
     if not 0.0 <= number <= 1.0:
         raise ValueError(f"label must be in [0, 1] (P(FAKE)); got {value}")
@@ -229,35 +187,35 @@ def parse_predictions(
         return ParsedPredictions(
             [], [f"the file is {len(data):,} bytes; the limit is {max_bytes:,} bytes"]
         )
-    text, problem = _decode(data, "the file")
+    text, problem = decode(data, "the file")
     if text is None:
         return ParsedPredictions([], [problem or "not UTF-8"])
-    records = _records(text)
-    first = next(records, None)
+    rows_in = records(text)
+    first = next(rows_in, None)
     if first is None:
         return ParsedPredictions(
             [], ["empty file; expected the header 'filename,label' and one row per file"]
         )
-    header = _header(first[1])
-    frame_level = allow_frames and header == ["filename", "frame", "label"]
-    if header != ["filename", "label"] and not frame_level:
+    columns = header(first[1])
+    frame_level = allow_frames and columns == ["filename", "frame", "label"]
+    if columns != ["filename", "label"] and not frame_level:
         wanted = "'filename,label'" + (" or 'filename,frame,label'" if allow_frames else "")
         return ParsedPredictions(
             [],
-            [f"line {first[0]}: expected the header {wanted}; got {_quote(','.join(first[1]))}"],
+            [f"line {first[0]}: expected the header {wanted}; got {quote(','.join(first[1]))}"],
         )
-    width = len(header)
+    width = len(columns)
     rows: list[tuple[int, str, float]] = []
     frames: list[int] = []
     problems: list[str] = []
     seen: dict[str | tuple[str, int], int] = {}
-    for line, fields in records:
+    for line, fields in rows_in:
         if fields[0].startswith("\0"):
             problems.append(f"line {line}: not valid CSV ({fields[0][1:]})")
             break
         if len(fields) != width:
             problems.append(
-                f"line {line}: expected {width} fields ({','.join(header)}); got {len(fields)}"
+                f"line {line}: expected {width} fields ({','.join(columns)}); got {len(fields)}"
             )
             continue
         filename = fields[0].strip()
@@ -269,12 +227,12 @@ def parse_predictions(
             frame_text = fields[1].strip()
             if not frame_text.isdigit():
                 problems.append(
-                    f"line {line}: frame must be a non-negative integer; got {_quote(frame_text)}"
+                    f"line {line}: frame must be a non-negative integer; got {quote(frame_text)}"
                 )
                 continue
             key = (filename, int(frame_text))
         if key in seen:
-            what = f"filename {_quote(filename)}"
+            what = f"filename {quote(filename)}"
             if isinstance(key, tuple):
                 what += f" frame {key[1]}"
             problems.append(f"line {line}: duplicate {what} (first on line {seen[key]})")
@@ -298,7 +256,7 @@ def _unknown_hint(filename: str, labels: Mapping[str, int]) -> str:
     base = PurePosixPath(filename.replace("\\", "/")).name
     for known in labels:
         if PurePosixPath(known).name == base:
-            return f" (the label set has {_quote(known)})"
+            return f" (the label set has {quote(known)})"
     return ""
 
 
@@ -326,7 +284,7 @@ def validate_submission(
         for line, filename, value in parsed.rows:
             if filename not in labels:
                 problems.append(
-                    f"line {line}: unknown filename {_quote(filename)}{_unknown_hint(filename, labels)}"
+                    f"line {line}: unknown filename {quote(filename)}{_unknown_hint(filename, labels)}"
                 )
                 continue
             out[filename] = value
@@ -334,7 +292,7 @@ def validate_submission(
         seen = {filename for _, filename, _ in parsed.rows}
         missing = [f for f in labels if f not in seen]
         if missing:
-            shown = ", ".join(_quote(f) for f in missing[:_SHOWN])
+            shown = ", ".join(quote(f) for f in missing[:SHOWN])
             problems.append(
                 f"missing {len(missing)} of {len(labels)} labelled filenames, e.g. {shown}"
             )
