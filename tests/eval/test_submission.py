@@ -199,3 +199,14 @@ def test_read_labels_missing_file(tmp_path):
         read_labels(tmp_path / "nope.csv")
     with pytest.raises(DatasetError, match="a folder"):
         read_labels(tmp_path)
+
+
+def test_ten_thousand_unknown_rows_get_hints():
+    labels = {f"public/v{i:05d}.mp4": i % 2 for i in range(10_000)}
+    data = ("filename,label\n" + "".join(f"v{i:05d}.mp4,0.5\n" for i in range(10_000))).encode()
+    problems = problems_of(data, labels)
+    assert len(problems) == 10_001
+    assert (
+        problems[0]
+        == "line 2: unknown filename 'v00000.mp4' (the label set has 'public/v00000.mp4')"
+    )

@@ -15,7 +15,7 @@ and every problem is reported with its line number.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -30,6 +30,7 @@ __all__ = [
     "read_label_splits",
     "read_label_table",
     "read_labels",
+    "unknown_filename_problems",
     "validate_submission",
 ]
 
@@ -251,13 +252,26 @@ def parse_predictions(
     return ParsedPredictions(rows, problems, frames if frame_level else None)
 
 
-def _unknown_hint(filename: str, labels: Mapping[str, int]) -> str:
-    """Say how the label set names files when ``filename`` is written another way."""
-    base = PurePosixPath(filename.replace("\\", "/")).name
-    for known in labels:
-        if PurePosixPath(known).name == base:
-            return f" (the label set has {quote(known)})"
-    return ""
+def unknown_filename_problems(rows: Iterable[tuple[int, str]], known: Collection[str]) -> list[str]:
+    """One problem per ``(line, filename)`` not in ``known``, saying how the label set
+    writes the same file name when it has it under another path.
+
+    >>> unknown_filename_problems([(2, "a.mp4"), (3, "public/b.mp4")], {"public/a.mp4", "public/b.mp4"})
+    ["line 2: unknown filename 'a.mp4' (the label set has 'public/a.mp4')"]
+    """
+    by_name: dict[str, str] | None = None
+    problems: list[str] = []
+    for line, filename in rows:
+        if filename in known:
+            continue
+        if by_name is None:
+            by_name = {}
+            for k in known:
+                by_name.setdefault(PurePosixPath(k).name, k)
+        other = by_name.get(PurePosixPath(filename.replace("\\", "/")).name)
+        hint = f" (the label set has {quote(other)})" if other else ""
+        problems.append(f"line {line}: unknown filename {quote(filename)}{hint}")
+    return problems
 
 
 def validate_submission(
@@ -281,13 +295,8 @@ def validate_submission(
     problems = list(parsed.problems)
     out: dict[str, float] = {}
     if parsed.rows or not problems:
-        for line, filename, value in parsed.rows:
-            if filename not in labels:
-                problems.append(
-                    f"line {line}: unknown filename {quote(filename)}{_unknown_hint(filename, labels)}"
-                )
-                continue
-            out[filename] = value
+        problems += unknown_filename_problems(((r[0], r[1]) for r in parsed.rows), labels.keys())
+        out = {f: v for _, f, v in parsed.rows if f in labels}
         problems.sort(key=_line_of)
         seen = {filename for _, filename, _ in parsed.rows}
         missing = [f for f in labels if f not in seen]
