@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["unmask.eval", "unmask.eval.metrics", "unmask.eval.submission"]
+MODULES = ["unmask.eval", "unmask.eval.metrics", "unmask.eval.submission", "unmask.eval.datasets"]
 
 
 @pytest.mark.parametrize("name", MODULES)
