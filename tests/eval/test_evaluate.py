@@ -89,11 +89,10 @@ def test_match_by_basename(tmp_path):
     preds = parsed({"a.mp4": 0.9, "b.mp4": 0.2})
     with pytest.raises(InvalidSubmissionError) as info:
         match_predictions(items, preds)
-    assert (
-        info.value.problems[-1]
-        == "every unknown filename names a labelled file: pass --match basename"
+    assert info.value.problems[0] == (
+        "predictions: every unknown filename names a labelled file: pass --match basename"
     )
-    assert "(the label set has 'public/a.mp4')" in info.value.problems[0]
+    assert "(the label set has 'public/a.mp4')" in info.value.problems[1]
     matched = match_predictions(items, preds, match="basename")
     assert matched.p_fake.tolist() == [0.9, 0.2]
 

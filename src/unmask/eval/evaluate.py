@@ -243,7 +243,9 @@ def match_predictions(
     if problems:
         unknown = [k for _, k, _ in rows if k not in index and k not in skip]
         if match == "path" and _names_would_match(items, unknown):
-            problems.append("every unknown filename names a labelled file: pass --match basename")
+            problems.insert(
+                0, "every unknown filename names a labelled file: pass --match basename"
+            )
         raise InvalidSubmissionError(_named(source, problems))
     per_file: dict[int, list[tuple[int, float]]] = {}
     for (_, k, value), frame in zip(rows, rows_frames, strict=True):

@@ -151,7 +151,9 @@ def _reliability_figure(ev: Evaluation) -> str:
     ece = M.expected_calibration_error(ev.y, ev.p_fake, n_bins=n_bins)
     fig, ax = _new_figure()
     width = 1.0 / n_bins
-    centres = (np.clip(np.ceil(conf * n_bins) - 1, 0, n_bins - 1) + 0.5) * width  # bins are (lo, hi]
+    centres = (
+        np.clip(np.ceil(conf * n_bins) - 1, 0, n_bins - 1) + 0.5
+    ) * width  # bins are (lo, hi]
     ax.bar(centres, frac, width=width * 0.95, alpha=0.6, label="observed FAKE share per bin")
     ax.plot(conf, frac, "o-", ms=3, lw=1, c="tab:red", label="at the bin's mean P(FAKE)")
     ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1, label="perfect calibration")
@@ -168,7 +170,14 @@ def _histogram_figure(ev: Evaluation) -> str:
     for label, name, colour in ((0, "REAL", "tab:blue"), (1, "FAKE", "tab:red")):
         scores = ev.p_fake[ev.y == label]
         if scores.size:
-            ax.hist(scores, bins=20, range=(0.0, 1.0), alpha=0.55, color=colour, label=f"{name} (n={scores.size})")
+            ax.hist(
+                scores,
+                bins=20,
+                range=(0.0, 1.0),
+                alpha=0.55,
+                color=colour,
+                label=f"{name} (n={scores.size})",
+            )
     ax.axvline(
         ev.settings.threshold, c="k", ls="--", lw=1, label=f"threshold {ev.settings.threshold:g}"
     )
