@@ -26,7 +26,15 @@ _LAZY = {
     "list_detectors": "unmask.detectors",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "Faces",
+    "ScanResult",
+    "Scanner",
+    "__version__",
+    "create_detector",
+    "list_detectors",
+    "scan",
+]
 
 if TYPE_CHECKING:
     from unmask.detectors import create_detector, list_detectors

@@ -1,0 +1,89 @@
+"""Square face crops around a detection, optionally rotated so the eyes are level."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from unmask.faces._faces import Faces
+from unmask.faces._retinaface import FrameDetections
+from unmask.faces._tracker import TrackedDetection
+
+
+def crop_transform(
+    box_xyxy: np.ndarray, landmarks: np.ndarray | None, *, size: int, margin: float, align: bool
+) -> np.ndarray:
+    """2x3 affine matrix mapping frame pixels to a ``size`` x ``size`` crop.
+
+    The crop is centred on the box, its side is the box's longer side times ``1 + margin``,
+    and with ``align=True`` it is rotated so that the eye landmarks lie on a horizontal line.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    side = max(x2 - x1, y2 - y1, 1.0) * (1.0 + margin)
+    angle = 0.0
+    if align and landmarks is not None and np.all(np.isfinite(landmarks[:2])):
+        (ex1, ey1), (ex2, ey2) = landmarks[0], landmarks[1]
+        if ex2 < ex1:
+            ex1, ey1, ex2, ey2 = ex2, ey2, ex1, ey1
+        angle = math.degrees(math.atan2(ey2 - ey1, ex2 - ex1))
+    m = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
+    m[0, 2] += size / 2 - cx
+    m[1, 2] += size / 2 - cy
+    return m
+
+
+def crop_face(
+    frame: np.ndarray,
+    box_xyxy: np.ndarray,
+    landmarks: np.ndarray | None = None,
+    *,
+    size: int = 224,
+    margin: float = 0.3,
+    align: bool = True,
+) -> np.ndarray:
+    """One face crop (size, size, 3) uint8; pixels outside the frame are black.
+
+    >>> crop = crop_face(np.zeros((100, 100, 3), np.uint8), np.array([20, 20, 60, 70]), size=32)
+    >>> crop.shape
+    (32, 32, 3)
+    """
+    m = crop_transform(box_xyxy, landmarks, size=size, margin=margin, align=align)
+    side = max(box_xyxy[2] - box_xyxy[0], box_xyxy[3] - box_xyxy[1]) * (1.0 + margin)
+    interp = cv2.INTER_AREA if side > size * 1.5 else cv2.INTER_LINEAR
+    return cv2.warpAffine(frame, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+
+
+def crop_faces(
+    frames: Sequence[np.ndarray],
+    detections: Sequence[FrameDetections],
+    tracked: Sequence[TrackedDetection],
+    *,
+    size: int = 224,
+    margin: float = 0.3,
+    align: bool = True,
+) -> Faces:
+    """Crop every tracked detection into a ``Faces`` object (in frame, then track order)."""
+    if not tracked:
+        return Faces.empty(size)
+    crops, boxes, frame_index, track_id, score, landmarks = [], [], [], [], [], []
+    for t in tracked:
+        det = detections[t.frame]
+        box, pts = det.boxes_xyxy[t.det], det.landmarks[t.det]
+        crops.append(crop_face(frames[t.frame], box, pts, size=size, margin=margin, align=align))
+        boxes.append(box)
+        frame_index.append(t.frame)
+        track_id.append(t.track_id)
+        score.append(det.scores[t.det])
+        landmarks.append(pts)
+    return Faces(
+        crops=np.stack(crops),
+        boxes_xyxy=np.stack(boxes),
+        frame_index=np.asarray(frame_index),
+        track_id=np.asarray(track_id),
+        score=np.asarray(score),
+        landmarks=np.stack(landmarks),
+    )

