@@ -158,6 +158,8 @@ def test_subprocess_error_has_no_traceback(ffpp, tmp_path):
 class _Result:
     def __init__(self, p: float, status: str = "ok", error: str | None = None) -> None:
         self.p_fake, self.status, self.error = p, status, error
+        face = types.SimpleNamespace(video_frame=0, p_fake=p)
+        self.tracks = [types.SimpleNamespace(faces=[face])] if status == "ok" else []
 
 
 class _Scanner:
@@ -195,6 +197,7 @@ def test_detector_scans_then_scores(ffpp, tmp_path, capsys, monkeypatch):
     assert summary["inputs"]["detector"] == {"name": "stub", "frames": 4}
     assert summary["scan"]["statuses"] == {"ok": 11, "no_face": 1}
     assert summary["auc"] == 1.0
+    assert summary["frame_level"]["n"] == 11
     saved = (tmp_path / "scored.csv").read_text().splitlines()
     assert saved[0] == "filename,label"
     assert len(saved) == 13

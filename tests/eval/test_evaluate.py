@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,11 +15,14 @@ from unmask.eval import metrics as M
 from unmask.eval.datasets import read_dataset
 from unmask.eval.evaluate import (
     EvalSettings,
-    Matched,
+    ScanOutcome,
     evaluate,
+    frame_scores,
     match_predictions,
+    matched_from_scans,
     read_predictions,
     scan_items,
+    submission_csv,
 )
 from unmask.eval.submission import parse_predictions
 
@@ -133,7 +137,7 @@ def test_frame_level_is_separate_from_video_level(ffpp, tmp_path):
     items = read_dataset(root)
     for rule, fn in (("mean", np.mean), ("max", np.max)):
         matched = match_predictions(items, read_predictions(path), video_rule=rule)
-        s = evaluate(matched, settings=EvalSettings(n_boot=0, video_rule=rule)).summary
+        s = evaluate(matched, settings=EvalSettings(n_boot=0)).summary
         frame = s["frame_level"]
         assert frame["level"] == "frame"
         assert (frame["n"], frame["n_videos"], frame["video_rule"]) == (36, 12, rule)
@@ -160,7 +164,12 @@ def test_settings_are_checked():
     with pytest.raises(ConfigError, match="prevalence is out of range"):
         EvalSettings(prevalence=0.0)
     with pytest.raises(UnknownNameError, match="unknown video rule 'avg'"):
-        EvalSettings(video_rule="avg")
+        match_predictions(
+            [],
+            parse_predictions(b"filename,frame,label\na,0,0.5\n", allow_frames=True),
+            video_rule="avg",
+            allow_missing=True,
+        )
 
 
 @dataclass
@@ -168,6 +177,12 @@ class FakeResult:
     p_fake: float
     status: str
     error: str | None = None
+    tracks: list = field(default_factory=list)
+
+
+def tracks_of(*faces: tuple[int, float]) -> list:
+    """One track holding faces (video frame, P(FAKE)), shaped like ScanResult.tracks."""
+    return [SimpleNamespace(faces=[SimpleNamespace(video_frame=f, p_fake=p) for f, p in faces])]
 
 
 class FakeScanner:
@@ -180,7 +195,9 @@ class FakeScanner:
         self.paths.append(path)
         if path.endswith("105.mp4"):
             return FakeResult(0.5, "error", "cannot read video: moov atom not found")
-        return FakeResult(0.8 if "_" in path.rsplit("/", 1)[-1] else 0.3, "ok")
+        p = 0.8 if "_" in path.rsplit("/", 1)[-1] else 0.3
+        # frame evidence: one frame on the wrong side for every file
+        return FakeResult(p, "ok", tracks=tracks_of((0, p), (16, 1 - p), (31, p)))
 
 
 def test_scan_items_with_an_injected_scanner(ffpp):
@@ -190,15 +207,39 @@ def test_scan_items_with_an_injected_scanner(ffpp):
     outcomes = scan_items(items, scanner=scanner, progress_enabled=False)
     assert scanner.paths == [str(root / it.file) for it in items]
     result = evaluate(
-        Matched(items=items, p_fake=np.array([o.p_fake for o in outcomes])),
-        settings=EvalSettings(n_boot=0),
-        statuses=outcomes,
+        matched_from_scans(items, outcomes), settings=EvalSettings(n_boot=0), statuses=outcomes
     )
     s = result.summary
     assert s["scan"]["statuses"] == {"ok": 11, "error": 1}
     assert s["scan"]["errors"][0]["error"] == "cannot read video: moov atom not found"
     assert s["auc"] == 1.0
     assert s["worst"][0]["status"] in ("ok", "error")
+    frame = s["frame_level"]  # 11 readable files x 3 frames, one frame in three misjudged
+    assert (frame["level"], frame["n"], frame["n_videos"], frame["video_rule"]) == (
+        "frame",
+        33,
+        11,
+        "scanner",
+    )
+    assert frame["accuracy"] == pytest.approx(2 / 3)
+    assert s["settings"]["video_rule"] == "scanner"
+
+
+def test_frame_scores_take_the_highest_face_per_frame():
+    tracks = tracks_of((3, 0.1), (7, 0.9)) + tracks_of((3, 0.6))
+    assert frame_scores(tracks) == ((3, 0.6), (7, 0.9))
+    assert frame_scores([]) == ()
+
+
+def test_submission_csv_round_trips(ffpp):
+    root, _ = ffpp
+    items = read_dataset(root)[:2]
+    text = submission_csv(items, [ScanOutcome(0.25, "ok"), ScanOutcome(0.5, "no_face")])
+    assert text.splitlines() == [
+        "filename,label",
+        f"{items[0].file},0.250000",
+        f"{items[1].file},0.500000",
+    ]
 
 
 def test_scan_items_uses_unmask_scanner_by_default(ffpp, monkeypatch):

@@ -154,11 +154,12 @@ def run(args: argparse.Namespace) -> int:
     from unmask.errors import ConfigError
     from unmask.eval.evaluate import (
         EvalSettings,
-        Matched,
         evaluate,
         match_predictions,
+        matched_from_scans,
         read_predictions,
         scan_items,
+        submission_csv,
     )
 
     if args.save_predictions and not args.detector:
@@ -175,23 +176,16 @@ def run(args: argparse.Namespace) -> int:
         prevalence=args.prevalence,
         n_boot=args.n_boot,
         random_state=args.seed,
-        video_rule=args.video_rule,
     )
     items, excluded = _read_items(args)
     inputs: dict[str, Any] = {"labels": list(args.labels), "split": args.split, "match": args.match}
     statuses = None
     if args.detector:
-        import numpy as np
-
         statuses = scan_items(items, detector=args.detector, frames=args.frames)
-        matched = Matched(items=items, p_fake=np.array([s.p_fake for s in statuses]))
+        matched = matched_from_scans(items, statuses)
         inputs["detector"] = {"name": args.detector, "frames": args.frames}
         if args.save_predictions:
-            rows = "".join(
-                f"{_csv_field(it.file)},{s.p_fake:.6f}\n"
-                for it, s in zip(items, statuses, strict=True)
-            )
-            atomic_write_text(args.save_predictions, "filename,label\n" + rows)
+            atomic_write_text(args.save_predictions, submission_csv(items, statuses))
     else:
         parsed = read_predictions(args.predictions)
         matched = match_predictions(
@@ -215,12 +209,3 @@ def run(args: argparse.Namespace) -> int:
         write_report(result, args.report, title=args.title or "unmask evaluation")
         print(f"report written to {args.report}")
     return 0
-
-
-def _csv_field(text: str) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow([text])
-    return buf.getvalue()

@@ -28,6 +28,7 @@ from unmask.errors import (
     DatasetError,
     InvalidSubmissionError,
     MetricInputError,
+    UnknownNameError,
 )
 from unmask.eval import metrics as M
 from unmask.eval._csv import SHOWN, quote
@@ -50,9 +51,12 @@ __all__ = [
     "ScanResultLike",
     "ScannerLike",
     "evaluate",
+    "frame_scores",
     "match_predictions",
+    "matched_from_scans",
     "read_predictions",
     "scan_items",
+    "submission_csv",
 ]
 
 SCHEMA_VERSION = 1
@@ -84,7 +88,6 @@ class EvalSettings:
     n_boot: int = 1000
     alpha: float = 0.05
     random_state: int = 0
-    video_rule: str = "mean"
     n_worst: int = 20
 
     def __post_init__(self) -> None:
@@ -101,10 +104,6 @@ class EvalSettings:
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"{name} is out of range: {getattr(self, name)!r}")
-        if self.video_rule not in M.VIDEO_RULES:
-            from unmask.errors import UnknownNameError
-
-            raise UnknownNameError("video rule", self.video_rule, M.VIDEO_RULES)
 
     def metric_kwargs(self) -> dict[str, Any]:
         return {
@@ -127,11 +126,14 @@ class FrameScores:
 
 @dataclass(frozen=True)
 class ScanOutcome:
-    """What scanning one file gave: P(FAKE) and the scanner's status ("ok", "no_face", "error")."""
+    """What scanning one file gave: P(FAKE), the scanner's status ("ok", "no_face", "error")
+    and per-frame scores ``(video frame index, P(FAKE))``: the highest face score in each
+    frame the scanner looked at (a frame with one fake face is a fake frame)."""
 
     p_fake: float
     status: str
     error: str | None = None
+    frames: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,9 @@ class Matched:
     frames: FrameScores | None = None
     n_missing: int = 0
     n_ignored: int = 0
+    #: How the video-level scores were made from frames: a rule of ``VIDEO_RULES``,
+    #: "scanner" (the detector's own aggregation and calibration), None without frames.
+    video_rule: str | None = None
 
 
 @dataclass
@@ -232,6 +237,8 @@ def match_predictions(
     ``excluded`` files (e.g. another split) are ignored and counted. Frame-level rows are
     collapsed per file with ``video_rule`` for the video-level score.
     """
+    if video_rule not in M.VIDEO_RULES:
+        raise UnknownNameError("video rule", video_rule, M.VIDEO_RULES)
     index, key_of = _keyer(items, match)
     skip = {key_of(it.file) for it in excluded} - set(index)
     rows = [(line, key_of(name), value) for line, name, value in predictions.rows]
@@ -281,6 +288,7 @@ def match_predictions(
         frames=frames,
         n_missing=len(missing),
         n_ignored=n_ignored,
+        video_rule=video_rule if frames is not None else None,
     )
 
 
@@ -303,6 +311,8 @@ class ScanResultLike(Protocol):
     def status(self) -> str: ...
     @property
     def error(self) -> str | None: ...
+    @property
+    def tracks(self) -> Sequence[Any]: ...
 
 
 class ScannerLike(Protocol):
@@ -352,8 +362,58 @@ def scan_items(
             raise MetricInputError(
                 f"the scanner gave p_fake={p!r} for {it.file!r}; expected [0, 1]"
             )
-        out.append(ScanOutcome(p, str(result.status), result.error))
+        out.append(ScanOutcome(p, str(result.status), result.error, frame_scores(result.tracks)))
     return out
+
+
+def frame_scores(tracks: Sequence[Any]) -> tuple[tuple[int, float], ...]:
+    """``(video frame, P(FAKE))`` per frame from a ScanResult's tracks: the highest face
+    score in each frame, in frame order.
+
+    >>> from types import SimpleNamespace as NS
+    >>> t = [NS(faces=[NS(video_frame=0, p_fake=0.2), NS(video_frame=9, p_fake=0.4)]),
+    ...      NS(faces=[NS(video_frame=9, p_fake=0.7)])]
+    >>> frame_scores(t)
+    ((0, 0.2), (9, 0.7))
+    """
+    best: dict[int, float] = {}
+    for track in tracks:
+        for face in track.faces:
+            frame, p = int(face.video_frame), float(face.p_fake)
+            best[frame] = max(p, best.get(frame, p))
+    return tuple(sorted(best.items()))
+
+
+def submission_csv(items: Sequence[LabeledFile], outcomes: Sequence[ScanOutcome]) -> str:
+    """The scores as a DFDC submission ``filename,label`` keyed like the label set."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["filename", "label"])
+    writer.writerows([it.file, f"{o.p_fake:.6f}"] for it, o in zip(items, outcomes, strict=True))
+    return buf.getvalue()
+
+
+def matched_from_scans(items: Sequence[LabeledFile], outcomes: Sequence[ScanOutcome]) -> Matched:
+    """Video-level scores straight from the scanner, frame-level ones from its face evidence."""
+    if len(items) != len(outcomes):
+        raise MetricInputError(f"{len(items)} labelled files but {len(outcomes)} scan outcomes")
+    with_frames = [(n, o) for n, o in enumerate(outcomes) if o.frames]
+    frames = None
+    if with_frames:
+        frames = FrameScores(
+            video=np.concatenate([np.full(len(o.frames), n) for n, o in with_frames]),
+            frame=np.array([f for _, o in with_frames for f, _ in o.frames]),
+            p_fake=np.array([p for _, o in with_frames for _, p in o.frames]),
+        )
+    return Matched(
+        items=list(items),
+        p_fake=np.array([o.p_fake for o in outcomes]),
+        frames=frames,
+        video_rule="scanner" if frames is not None else None,
+    )
 
 
 # --------------------------------------------------------------------------- summary
@@ -469,8 +529,8 @@ def evaluate(
         fy = y[frames.video]
         summary["frame_level"] = {
             **M.summarize(fy, frames.p_fake, level="frame", **kwargs),
-            "n_videos": len(items),
-            "video_rule": s.video_rule,
+            "n_videos": len(np.unique(frames.video)),
+            "video_rule": matched.video_rule,
         }
     else:
         summary["frame_level"] = None
@@ -495,7 +555,7 @@ def evaluate(
         "alpha": s.alpha,
         "random_state": s.random_state,
         "bootstrap": "percentile, stratified by class",
-        "video_rule": s.video_rule if frames is not None else None,
+        "video_rule": matched.video_rule,
         "by_method_rule": "fakes of the method against every REAL",
     }
     summary["inputs"] = {

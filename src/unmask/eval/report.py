@@ -43,6 +43,11 @@ _METRICS: tuple[tuple[str, str], ...] = (
     ("weighted_precision", "Weighted precision"),
     ("ece", "Expected calibration error"),
 )
+_VIDEO_RULE_NOTE = {
+    "scanner": "A frame's score is its highest face score. Video-level numbers above are "
+    "the scanner's own verdicts (per-track aggregation, the most fake track, calibration), "
+    "not an average of these frames.",
+}
 _TABLE_COLUMNS = ("n", "n_fake", "n_real", "log_loss", "auc", "ap", "eer", "accuracy", "ece")
 
 _CSS = """
@@ -298,8 +303,11 @@ def render_report(ev: Evaluation, *, title: str = "unmask evaluation") -> str:
                 "Frame level",
                 _group_table({"frames": frame}, "level") + f"<div class=figs>{fig}</div>",
                 f"Each frame scored on its own with its video's label ({frame['n']} frames of "
-                f"{frame['n_videos']} videos). Video-level numbers above use the "
-                f"'{frame['video_rule']}' of the frame scores.",
+                f"{frame['n_videos']} videos). "
+                + _VIDEO_RULE_NOTE.get(
+                    frame["video_rule"],
+                    f"Video-level numbers above use the {frame['video_rule']} of the frame scores.",
+                ),
             )
         )
     scan = summary.get("scan")
