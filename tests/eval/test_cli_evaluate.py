@@ -8,9 +8,9 @@ import sys
 import types
 
 import pytest
+
 from tests.conftest import REPO, cli_env
 from tests.eval.ffpp_tree import scores_for, write_csv
-
 from unmask.cli import main
 
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from sklearn import metrics as skm
-from tests.eval.ffpp_tree import scores_for, write_csv
 
+from tests.eval.ffpp_tree import scores_for, write_csv
 from unmask.errors import ConfigError, DatasetError, InvalidSubmissionError, UnknownNameError
 from unmask.eval import metrics as M
 from unmask.eval.datasets import read_dataset

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.eval.ffpp_tree import scores_for, write_csv
 
+from tests.eval.ffpp_tree import scores_for, write_csv
 from unmask.eval.datasets import read_dataset
 from unmask.eval.evaluate import (
     EvalSettings,
