@@ -225,3 +225,19 @@ def test_help_opens_with_examples(capsys):
     out = capsys.readouterr().out
     assert "examples:" in out
     assert "unmask evaluate --labels" in out
+
+
+def test_cli_defaults_mirror_the_metrics_module():
+    from unmask.cli import _evaluate
+    from unmask.eval import metrics
+
+    assert _evaluate.DFDC_EPS == metrics.DFDC_EPS
+    assert set(_evaluate.VIDEO_RULES) == set(metrics.VIDEO_RULES)
+
+
+def test_help_does_not_import_numpy():
+    code = "import sys; from unmask.cli import build_parser; build_parser(); print('numpy' in sys.modules)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    assert proc.stdout.strip() == "False", proc.stderr

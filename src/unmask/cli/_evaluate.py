@@ -18,9 +18,13 @@ a CSV 'path,label'). Predictions are a DFDC CSV 'filename,label' with label = P(
 """
 
 
-def register(subparsers: Any) -> None:
-    from unmask.eval.metrics import DFDC_EPS, VIDEO_RULES
+# Kept here, not imported from unmask.eval.metrics, so that `unmask --help` needs no numpy;
+# tests/eval check they equal metrics.DFDC_EPS and metrics.VIDEO_RULES.
+DFDC_EPS = 1e-15
+VIDEO_RULES = ("max", "mean", "median")
 
+
+def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="DFDC log loss, AUC and more for predictions or a detector on a labelled dataset",
