@@ -18,9 +18,20 @@ resumes from the last finished epoch. Needs the train extra.
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a detector", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train a detector",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("config", metavar="CONFIG.yaml")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value (YAML syntax)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (YAML syntax)",
+    )
     p.set_defaults(run=run)
 
 
@@ -45,7 +56,9 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            _merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 

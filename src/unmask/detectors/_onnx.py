@@ -28,7 +28,9 @@ class OnnxDetector(Detector):
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         out = [
-            self.session.run(None, {self.input_name: np.ascontiguousarray(crops[i : i + self.batch_size])})[0]
+            self.session.run(
+                None, {self.input_name: np.ascontiguousarray(crops[i : i + self.batch_size])}
+            )[0]
             for i in range(0, len(crops), self.batch_size)
         ]
         return np.concatenate(out).reshape(-1).astype(np.float64)

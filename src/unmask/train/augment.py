@@ -43,7 +43,9 @@ def h264(img: np.ndarray, crf: int) -> np.ndarray:
 
 def rescale(img: np.ndarray, factor: float) -> np.ndarray:
     h, w = img.shape[:2]
-    small = cv2.resize(img, (max(8, round(w * factor)), max(8, round(h * factor))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        img, (max(8, round(w * factor)), max(8, round(h * factor))), interpolation=cv2.INTER_AREA
+    )
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 

@@ -17,9 +17,13 @@ from unmask.errors import ConfigError, closest_names
 
 @dataclass(frozen=True)
 class DataCfg:
-    real_videos: list[Path] = field(default_factory=list)  # folders of real videos (self-blending sources)
+    real_videos: list[Path] = field(
+        default_factory=list
+    )  # folders of real videos (self-blending sources)
     real_photos: list[Path] = field(default_factory=list)  # folders of real photos
-    crop_folders: list[Path] = field(default_factory=list)  # <root>/<split>/<method>/*.jpg (youtube = real)
+    crop_folders: list[Path] = field(
+        default_factory=list
+    )  # <root>/<split>/<method>/*.jpg (youtube = real)
     crop_split: str = "train"
     use_labelled_fakes: bool = True  # mix in the fake crops of crop_folders
     frames_per_video: int = 16
@@ -30,7 +34,9 @@ class DataCfg:
 @dataclass(frozen=True)
 class SbiCfg:
     enabled: bool = True
-    p_fake_from_real: float = 1.0  # each real face also yields a self-blended fake with this probability
+    p_fake_from_real: float = (
+        1.0  # each real face also yields a self-blended fake with this probability
+    )
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
     for key, value in data.items():
         if key not in names:
             close = closest_names(str(key), names)
-            hint = f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(sorted(names))})"
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f" (valid: {', '.join(sorted(names))})"
+            )
             raise ConfigError(f"{where}: unknown key {key!r}{hint}")
         values[key] = _convert(hints[key], value, f"{where}.{key}")
     try:
@@ -146,4 +156,6 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
         cache_dir=rel(d.cache_dir),
     )
     weights_dir = rel(cfg.weights_dir) if cfg.weights_dir else None
-    return dataclasses.replace(cfg, data=data_cfg, out_dir=rel(cfg.out_dir), weights_dir=weights_dir)
+    return dataclasses.replace(
+        cfg, data=data_cfg, out_dir=rel(cfg.out_dir), weights_dir=weights_dir
+    )

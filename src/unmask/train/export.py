@@ -17,8 +17,9 @@ INPUT_NAME, OUTPUT_NAME = "faces", "logits"
 def export_onnx(model: FaceClassifier, path: Path, *, input_size: int, opset: int = 17) -> Path:
     """Write ``model`` as ONNX with a dynamic batch axis; the file is written atomically."""
     model.eval()
-    if hasattr(model.backbone, "set_swish"):
-        model.backbone.set_swish(memory_efficient=False)  # the autograd-function swish does not export
+    set_swish = getattr(model.backbone, "set_swish", None)
+    if callable(set_swish):  # the autograd-function swish does not export
+        set_swish(memory_efficient=False)
     dummy = torch.zeros(2, input_size, input_size, 3, dtype=torch.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".onnx.tmp")
@@ -47,7 +48,9 @@ def onnx_logits(path: Path, crops: np.ndarray, *, threads: int = 0) -> np.ndarra
     return sess.run([OUTPUT_NAME], {INPUT_NAME: crops})[0].reshape(-1)
 
 
-def check_roundtrip(model: FaceClassifier, path: Path, crops: np.ndarray, *, atol: float = 1e-4) -> float:
+def check_roundtrip(
+    model: FaceClassifier, path: Path, crops: np.ndarray, *, atol: float = 1e-4
+) -> float:
     """Max |onnxruntime - torch| over ``crops``; raises if it exceeds ``atol``."""
     model.eval()
     with torch.no_grad():
@@ -55,17 +58,29 @@ def check_roundtrip(model: FaceClassifier, path: Path, crops: np.ndarray, *, ato
     got = onnx_logits(path, crops)
     diff = float(np.max(np.abs(ref - got)))
     if diff > atol:
-        raise UnmaskError(f"{path}: onnxruntime output differs from torch by {diff:.2e} (> {atol:.0e})")
+        raise UnmaskError(
+            f"{path}: onnxruntime output differs from torch by {diff:.2e} (> {atol:.0e})"
+        )
     return diff
 
 
 def quantize_int8(src: Path, dst: Path, calibration_crops: np.ndarray) -> Path:
     """Static int8 quantisation (QDQ, per-channel) calibrated on real crops."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter([{INPUT_NAME: calibration_crops[i : i + 8]} for i in range(0, len(calibration_crops), 8)])
+            self.batches = iter(
+                [
+                    {INPUT_NAME: calibration_crops[i : i + 8]}
+                    for i in range(0, len(calibration_crops), 8)
+                ]
+            )
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.batches, None)

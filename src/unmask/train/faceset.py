@@ -174,6 +174,14 @@ class FaceExtractor:
         return FaceSet.concat(parts)
 
 
-def final_crop(base: np.ndarray, box: np.ndarray, landmarks: np.ndarray, *, size: int, margin: float, align: bool) -> np.ndarray:
+def final_crop(
+    base: np.ndarray,
+    box: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    size: int,
+    margin: float,
+    align: bool,
+) -> np.ndarray:
     """The detector's input crop from a base crop, with scan-time geometry."""
     return crop_face(base, box, landmarks, size=size, margin=margin, align=align)

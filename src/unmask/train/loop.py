@@ -85,7 +85,9 @@ def balanced_bce(labels: np.ndarray) -> Callable[[torch.Tensor, torch.Tensor], t
     return loss
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, *, warmup: int, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
@@ -113,7 +115,11 @@ def val_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         ranks[tie] = ranks[tie].mean()
     pos = labels == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    auc = float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)) if n_pos and n_neg else float("nan")
+    auc = (
+        float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+        if n_pos and n_neg
+        else float("nan")
+    )
     return {"val_loss": loss, "val_auc": auc}
 
 
@@ -150,7 +156,15 @@ def fit(
     for epoch in range(start_epoch, epochs):
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
-        stats = train_one_epoch(model, train_loader, optimizer, loss_fn, epoch=epoch, scheduler=scheduler, max_steps=max_steps)
+        stats = train_one_epoch(
+            model,
+            train_loader,
+            optimizer,
+            loss_fn,
+            epoch=epoch,
+            scheduler=scheduler,
+            max_steps=max_steps,
+        )
         metrics = val_metrics(*predict(model, val_loader))
         record = {**asdict(stats), **metrics}
         history.append(record)
@@ -161,7 +175,9 @@ def fit(
         )
         if metrics["val_loss"] < best:
             best = metrics["val_loss"]
-            save_checkpoint(run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, **metrics})
+            save_checkpoint(
+                run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, **metrics}
+            )
         save_checkpoint(
             last,
             {

