@@ -42,7 +42,7 @@ def test_tiny_test_sets_still_get_both_parts() -> None:
     assert sorted(parts.values()) == ["private", "private", "public", "public"]
     with pytest.raises(DatasetError, match="public part of the test set is empty"):
         load_test_set(b"filename,label,split\na.mp4,1,private\nb.mp4,0,private\n")
-    with pytest.raises(DatasetError, match="line 2: split must be"):
+    with pytest.raises(DatasetError, match="split must be 'public' or 'private'; got 'test'"):
         load_test_set(b"filename,label,split\na.mp4,1,test\n")
 
 

@@ -11,13 +11,13 @@ by label, with a fixed seed, so the same file and seed always give the same part
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from unmask.errors import DatasetError, MetricInputError
+from unmask.eval.metrics import log_loss, roc_auc
+from unmask.eval.submission import read_label_table, validate_submission
 
 PARTS = ("public", "private")
 
@@ -35,9 +35,13 @@ class TestSet:
     def __post_init__(self) -> None:
         if set(self.labels) != set(self.parts):
             raise DatasetError("every test file needs both a label and a part")
-        unknown = {p for p in self.parts.values() if p not in PARTS}
+        unknown = sorted({p for p in self.parts.values() if p not in PARTS})
         if unknown:
-            raise DatasetError(f"split must be 'public' or 'private'; got {sorted(unknown)}")
+            example = next(f for f, p in self.parts.items() if p == unknown[0])
+            raise DatasetError(
+                f"split must be 'public' or 'private'; got {', '.join(map(repr, unknown))} "
+                f"(e.g. for {example!r})"
+            )
         for part in PARTS:
             if part not in self.parts.values():
                 raise DatasetError(
@@ -47,20 +51,6 @@ class TestSet:
 
     def count(self, part: str) -> int:
         return sum(1 for p in self.parts.values() if p == part)
-
-
-def _split_column(data: bytes) -> dict[str, str] | None:
-    """``filename -> split`` when the labels file has a ``split`` column, else None."""
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
-    if not reader.fieldnames or "split" not in [f.strip() for f in reader.fieldnames]:
-        return None
-    out: dict[str, str] = {}
-    for line, row in enumerate(reader, start=2):
-        split = (row.get("split") or "").strip()
-        if split not in PARTS:
-            raise DatasetError(f"line {line}: split must be 'public' or 'private'; got {split!r}")
-        out[(row.get("filename") or "").strip()] = split
-    return out
 
 
 def seeded_split(labels: Mapping[str, int], *, public_fraction: float, seed: int) -> dict[str, str]:
@@ -86,14 +76,11 @@ def seeded_split(labels: Mapping[str, int], *, public_fraction: float, seed: int
 
 def load_test_set(data: bytes, *, public_fraction: float = 0.5, seed: int = 0) -> TestSet:
     """Read a forge or DFDC labels file (bytes) into a :class:`TestSet`."""
-    from unmask.eval.submission import read_labels
-
-    labels = read_labels(data)
-    parts = _split_column(data)
-    if parts is not None:
-        return TestSet(labels=labels, parts=parts, split_source="column")
-    parts = seeded_split(labels, public_fraction=public_fraction, seed=seed)
-    return TestSet(labels=labels, parts=parts, split_source="seeded")
+    table = read_label_table(data)
+    if table.splits is not None:
+        return TestSet(labels=table.labels, parts=table.splits, split_source="column")
+    parts = seeded_split(table.labels, public_fraction=public_fraction, seed=seed)
+    return TestSet(labels=table.labels, parts=parts, split_source="seeded")
 
 
 @dataclass(frozen=True)
@@ -109,8 +96,6 @@ class Scores:
 def _part_scores(
     preds: Mapping[str, float], test_set: TestSet, part: str
 ) -> tuple[float, float | None]:
-    from unmask.eval.metrics import log_loss, roc_auc
-
     names = [n for n, p in test_set.parts.items() if p == part]
     y_true = [test_set.labels[n] for n in names]
     y_pred = [preds[n] for n in names]
@@ -131,8 +116,6 @@ def score_predictions(preds: Mapping[str, float], test_set: TestSet) -> Scores:
 
 def validate_csv(data: bytes, test_set: TestSet, *, max_bytes: int) -> dict[str, float]:
     """The predictions of a DFDC CSV; raises InvalidSubmissionError listing its problems."""
-    from unmask.eval.submission import validate_submission
-
     return validate_submission(data, test_set.labels, max_bytes=max_bytes)
 
 

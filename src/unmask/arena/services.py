@@ -5,6 +5,7 @@ Thin: checks that need the request (sizes, who may see what) and then crud.py.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -56,6 +57,36 @@ def submit(
     return crud.create_submission(
         session, team=team, kind=kind, filename=filename, data=data, note=note
     )
+
+
+def submit_upload(
+    session: Session,
+    settings: Settings,
+    team: m.Team,
+    challenge: m.Challenge,
+    file: BinaryIO,
+    filename: str | None,
+    *,
+    kind: str,
+    note: str = "",
+    wakeup: threading.Event | None = None,
+) -> m.Submission:
+    """Read an uploaded file within its size limit, submit it, and wake the idle workers."""
+    limit = settings.max_code_bytes if kind == "code" else settings.max_csv_bytes
+    data = read_upload(file, limit=limit, what="upload")
+    sub = submit(
+        session,
+        settings,
+        team,
+        challenge,
+        filename=filename or "upload",
+        data=data,
+        kind=kind,
+        note=note,
+    )
+    if wakeup is not None:
+        wakeup.set()
+    return sub
 
 
 @dataclass(frozen=True)

@@ -99,19 +99,10 @@ def submit(
     Invalid CSVs are refused here (422, problems by line) and do not count against the caps.
     """
     challenge = services.team_challenge(session, team, slug)
-    limit = settings.max_code_bytes if kind == "code" else settings.max_csv_bytes
-    data = services.read_upload(file.file, limit=limit, what="upload")
-    sub = services.submit(
-        session,
-        settings,
-        team,
-        challenge,
-        filename=file.filename or "upload",
-        data=data,
-        kind=kind,
-        note=note,
-    )
-    request.app.state.wakeup.set()
+    sub = services.submit_upload(
+        session, settings, team, challenge, file.file, file.filename, kind=kind, note=note,
+        wakeup=request.app.state.wakeup,
+    )  # fmt: skip
     return SubmitOut(
         submission=SubmissionOut.of(sub, revealed=challenge.revealed),
         usage=UsageOut.of(queries.usage(session, team, utcnow())),

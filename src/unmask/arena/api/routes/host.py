@@ -112,18 +112,17 @@ def add_baseline(
 ) -> SubmissionOut:
     """A baseline row: scored like any submission, shown on the leaderboard, not ranked."""
     challenge = queries.get_challenge(session, slug)
-    data = services.read_upload(file.file, limit=settings.max_csv_bytes, what="upload")
     team = services.baseline_team(session, challenge, name)
-    sub = services.submit(
+    sub = services.submit_upload(
         session,
         settings,
         team,
         challenge,
-        filename=file.filename or "baseline.csv",
-        data=data,
+        file.file,
+        file.filename,
         kind="csv",
+        wakeup=request.app.state.wakeup,
     )
-    request.app.state.wakeup.set()
     return SubmissionOut.of(sub, revealed=challenge.revealed)
 
 

@@ -170,18 +170,17 @@ def add_baseline(
     file: Annotated[UploadFile, File()],
 ) -> Response:
     challenge = queries.get_challenge(session, slug)
-    data = services.read_upload(file.file, limit=settings.max_csv_bytes, what="upload")
     team = services.baseline_team(session, challenge, name.strip())
-    services.submit(
+    services.submit_upload(
         session,
         settings,
         team,
         challenge,
-        filename=file.filename or "baseline.csv",
-        data=data,
+        file.file,
+        file.filename,
         kind="csv",
+        wakeup=request.app.state.wakeup,
     )
-    request.app.state.wakeup.set()
     return _redirect(f"/host/c/{slug}?msg=baseline")
 
 

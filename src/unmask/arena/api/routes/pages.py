@@ -133,19 +133,10 @@ def submit_post(
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     challenge = services.team_challenge(session, team, slug)
-    limit = settings.max_code_bytes if kind == "code" else settings.max_csv_bytes
-    data = services.read_upload(file.file, limit=limit, what="upload")
-    services.submit(
-        session,
-        settings,
-        team,
-        challenge,
-        filename=file.filename or "upload",
-        data=data,
-        kind=kind,
-        note=note,
-    )
-    request.app.state.wakeup.set()
+    services.submit_upload(
+        session, settings, team, challenge, file.file, file.filename, kind=kind, note=note,
+        wakeup=request.app.state.wakeup,
+    )  # fmt: skip
     return _redirect(f"/c/{slug}/team?msg=submitted")
 
 
