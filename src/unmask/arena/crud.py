@@ -176,6 +176,7 @@ def create_team(
 
 def record_auth_failure(session: Session, client: str, *, window_s: int) -> None:
     """Count a failed token attempt of ``client``; forgets attempts older than the window."""
+    session.commit()  # end the lookup's read transaction: on SQLite the insert then waits its turn
     now = utcnow()
     session.add(m.AuthFailure(client=client[:64], at=now))
     if secrets.randbelow(50) == 0:  # now and then, drop what no window needs any more
