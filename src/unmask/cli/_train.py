@@ -82,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(path, **{k: merged[k] for k in merged})
     else:
         cfg = load_config(path)
-    summary = run_training(cfg)
+    summary = run_training(cfg, export_only=args.export_only)
     print(json.dumps(summary["detector"]["metrics"], indent=2))
     return 0

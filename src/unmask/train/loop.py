@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -39,8 +40,12 @@ def train_one_epoch(
     epoch: int = 0,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     max_steps: int | None = None,
+    log_every: int | None = None,
 ) -> EpochStats:
-    """One pass over ``loader`` (at most ``max_steps`` batches); returns the mean loss."""
+    """One pass over ``loader`` (at most ``max_steps`` batches); returns the mean loss.
+
+    ``log_every`` prints a progress line every that many steps (for logs, where the
+    progress bar is off)."""
     model.train()
     start, total, n, steps = time.perf_counter(), 0.0, 0, 0
     for x, y in progress(loader, total=len(loader), desc=f"epoch {epoch}", unit="batch"):
@@ -53,6 +58,12 @@ def train_one_epoch(
         total += float(loss.detach()) * len(y)
         n += len(y)
         steps += 1
+        if log_every and steps % log_every == 0:
+            rate = (time.perf_counter() - start) / steps
+            print(
+                f"  epoch {epoch} step {steps}/{len(loader)}: loss {total / n:.4f}, {rate:.1f} s/step",
+                flush=True,
+            )
         if max_steps is not None and steps >= max_steps:
             break
     lr = optimizer.param_groups[0]["lr"]
@@ -164,6 +175,7 @@ def fit(
             epoch=epoch,
             scheduler=scheduler,
             max_steps=max_steps,
+            log_every=None if sys.stderr.isatty() else 25,
         )
         metrics = val_metrics(*predict(model, val_loader))
         record = {**asdict(stats), **metrics}

@@ -16,7 +16,7 @@ from unmask._io import atomic_write_json
 from unmask.aggregate import aggregate_track
 from unmask.calibration import CalibrationCfg, PlattCalibrator
 from unmask.detectors._base import AggregationCfg, DetectorCfg, sha256_file
-from unmask.errors import DatasetError
+from unmask.errors import DatasetError, UnmaskError
 from unmask.train.config import TrainConfig
 from unmask.train.faceset import FaceExtractor, FaceSet, Source
 from unmask.train.sources import crop_folder_sources, real_photo_sources, real_video_sources
@@ -94,8 +94,12 @@ def choose_aggregation(
     return best[1], best[2], results
 
 
-def run_training(cfg: TrainConfig) -> dict[str, Any]:
-    """Run the whole recipe; returns a summary (also written to run_dir/summary.json)."""
+def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, Any]:
+    """Run the whole recipe; returns a summary (also written to run_dir/summary.json).
+
+    ``export_only`` skips training and exports the best checkpoint so far (e.g. of a run
+    still in progress).
+    """
     import torch
 
     from unmask.train.export import check_roundtrip, export_onnx
@@ -134,17 +138,24 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         cfg.backbone, image_size=cfg.input_size, freeze_blocks=cfg.optim.freeze_blocks
     )
     o = cfg.optim
-    result = fit(
-        model,
-        _loader(train_ds, batch_size=o.batch_size, shuffle=True, seed=cfg.seed),
-        _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed),
-        run_dir=run_dir,
-        epochs=o.epochs,
-        lr=o.lr,
-        weight_decay=o.weight_decay,
-        warmup_steps=o.warmup_steps,
-        max_steps=o.max_steps,
-    )
+    if export_only:
+        if not (run_dir / "best.pt").exists():
+            raise UnmaskError(
+                f"{run_dir / 'best.pt'}: no checkpoint yet; train first (without --export-only)"
+            )
+        result: dict[str, Any] = {"export_only": True}
+    else:
+        result = fit(
+            model,
+            _loader(train_ds, batch_size=o.batch_size, shuffle=True, seed=cfg.seed),
+            _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed),
+            run_dir=run_dir,
+            epochs=o.epochs,
+            lr=o.lr,
+            weight_decay=o.weight_decay,
+            warmup_steps=o.warmup_steps,
+            max_steps=o.max_steps,
+        )
     best = torch.load(run_dir / "best.pt", weights_only=False)
     model.load_state_dict(best["model"])
 
