@@ -30,7 +30,8 @@ import numpy as np
 
 from unmask.batch import collect_inputs, submission_text
 from unmask.media import VideoWriter, read_image
-from unmask.scale import ResultStore, scan_inputs
+from unmask.scale import ResultStore
+from unmask.scale.scan import scan_inputs
 
 STAGES = ("decode", "detect", "crop", "classify", "aggregate", "total")
 DFDC_TRAIN_VIDEOS = 119_000
@@ -61,7 +62,9 @@ def make_corpus(root: Path, n: int, seconds: float, height: int, fps: int = 30) 
     return paths
 
 
-def timed_scan(corpus: Path, store_path: Path, frames: int, **mode: object) -> tuple[float, str, list[dict[str, float]]]:
+def timed_scan(
+    corpus: Path, store_path: Path, frames: int, **mode: object
+) -> tuple[float, str, list[dict[str, float]]]:
     """Scan the corpus with a fresh store: wall seconds, the CSV text, per-video timings."""
     inputs, _ = collect_inputs([corpus])
     with ResultStore(store_path, fresh=True) as store:
@@ -81,7 +84,9 @@ def load() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--videos", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--height", type=int, default=720)
@@ -105,17 +110,24 @@ def main() -> None:
         ) as cluster:
             modes: list[tuple[str, Callable[[], tuple[float, str, list[dict[str, float]]]]]] = [
                 ("(a) 1 process", lambda: timed_scan(corpus, Path(tmp) / "a", args.frames)),
-                (f"(b) --workers {n}", lambda: timed_scan(corpus, Path(tmp) / "b", args.frames, workers=n)),
+                (
+                    f"(b) --workers {n}",
+                    lambda: timed_scan(corpus, Path(tmp) / "b", args.frames, workers=n),
+                ),
                 (
                     f"(c) Dask, {n} local workers x 1 thread",
-                    lambda: timed_scan(corpus, Path(tmp) / "c", args.frames, cluster=cluster.scheduler_address),
+                    lambda: timed_scan(
+                        corpus, Path(tmp) / "c", args.frames, cluster=cluster.scheduler_address
+                    ),
                 ),
             ]
             results = [(name, *run()) for name, run in modes]
     base_s = results[0][1]
     print(f"{'mode':<40} {'seconds':>8} {'videos/min':>11} {'speed-up':>9}")
     for name, seconds, _, _ in results:
-        print(f"{name:<40} {seconds:>8.1f} {60 * args.videos / seconds:>11.1f} {base_s / seconds:>8.2f}x")
+        print(
+            f"{name:<40} {seconds:>8.1f} {60 * args.videos / seconds:>11.1f} {base_s / seconds:>8.2f}x"
+        )
     same = len({csv for _, _, csv, _ in results}) == 1
     print(f"outputs identical across the three modes: {'yes' if same else 'NO'}")
     timings = results[0][3]

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -75,13 +76,15 @@ def scale_env() -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def spawn_cli(*args: str | Path, **popen: Any) -> subprocess.Popen[str]:
+    """``python -m unmask ARGS`` in the background, stdout and stderr piped."""
+    return subprocess.Popen(
         [sys.executable, "-m", "unmask", *map(str, args)],
-        capture_output=True,
-        text=True,
         env=scale_env(),
-        timeout=timeout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
 
 
@@ -104,7 +107,7 @@ def wait_until(condition: object, *, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[Any]) -> None:
     """SIGTERM, then SIGKILL if it is still there after 10 s."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

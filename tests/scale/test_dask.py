@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import collections
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli.test_scan_cli import run_cli
 from tests.scale import _toy
 from tests.scale.conftest import (
     FRAMES,
     DaskCluster,
-    run_cli,
-    scale_env,
+    spawn_cli,
     stored_files,
     wait_until,
 )
@@ -33,20 +31,14 @@ def test_a_worker_killed_mid_run_loses_no_results(
 
     out = tmp_path / "preds.csv"
     store = store_path_for(out)
-    cmd = ["scan", str(corpus), "-o", str(out), "-q", "--frames", FRAMES]
+    cmd = ["scan", corpus, "-o", out, "-q", "--frames", FRAMES]
     with Client(dask_cluster.address, set_as_default=False) as client:
         w1 = next(
             addr
             for addr, info in client.scheduler_info(n_workers=-1)["workers"].items()
             if info["name"] == "w1"
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "unmask", *cmd, "--cluster", dask_cluster.address],
-            env=scale_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = spawn_cli(*cmd, "--cluster", dask_cluster.address)
         try:
             # kill w1 while it is scanning a file, once results have started to arrive
             wait_until(

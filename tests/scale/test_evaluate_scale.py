@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.scale.conftest import FRAMES, run_cli, store_lines
+from tests.cli.test_scan_cli import run_cli
+from tests.scale.conftest import FRAMES, store_lines
 
 
 def evaluate(corpus: Path, labels: Path, out: Path, *args: str) -> dict[str, object]:

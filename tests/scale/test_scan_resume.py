@@ -6,15 +6,14 @@ import collections
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli.test_scan_cli import run_cli
 from tests.scale.conftest import (
     FRAMES,
-    run_cli,
-    scale_env,
+    spawn_cli,
     store_lines,
     stored_files,
     varied_clip,
@@ -49,15 +48,9 @@ def test_a_killed_run_resumes_without_rescanning(
 ) -> None:
     out = tmp_path / "preds.csv"
     store = store_path_for(out)
-    args = ["scan", str(corpus), "-o", str(out), "-q", "--frames", FRAMES, "--workers", "2"]
+    args = ["scan", corpus, "-o", out, "-q", "--frames", FRAMES, "--workers", "2"]
     # its own session: the kill takes the pool's processes too, like a crash of the machine
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "unmask", *args],
-        env=scale_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = spawn_cli(*args, start_new_session=True)
     try:
         wait_until(
             lambda: store.exists() and len(store.read_bytes().splitlines()) >= 3,
@@ -68,12 +61,12 @@ def test_a_killed_run_resumes_without_rescanning(
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        proc.communicate(timeout=10)
     assert not out.exists()
     done_before = stored_files(store)
     assert 2 <= len(done_before) < N_FILES, "the run ended before it was killed"
 
-    proc2 = run_cli("scan", corpus, "-o", out, "-q", "--frames", FRAMES, "--workers", "2")
+    proc2 = run_cli(*args)
     assert proc2.returncode == 0, proc2.stderr
     assert out.read_text(encoding="utf-8") == baseline
     files = stored_files(store)
@@ -111,6 +104,7 @@ def test_a_changed_file_is_rescanned_and_only_it(copy_corpus: Path, tmp_path: Pa
     assert {k for k in first if first[k] != second[k]} == {"a/clip_03.mp4"}
 
 
+@pytest.mark.slow
 def test_other_settings_errors_and_fresh(corpus: Path, baseline: str, tmp_path: Path) -> None:
     out = tmp_path / "preds.csv"
     store = store_path_for(out)

@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     from unmask.batch import collect_inputs, write_jsonl, write_submission
     from unmask.cli._output import verdict_table
     from unmask.errors import UnmaskError
-    from unmask.scale import ResultStore, scan_inputs, store_path_for
+    from unmask.scale import ResultStore, store_path_for
+    from unmask.scale.scan import scan_inputs
 
     problem = _usage_problem(args)
     if problem:
@@ -135,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             if store_path:
                 print(
-                    f"unmask: interrupted; {len(store)} results are kept in {store_path}: "
-                    "run the same command again to go on",
+                    f"unmask: the finished files are kept in {store_path}: run the same "
+                    "command again to go on",
                     file=sys.stderr,
                 )
             raise

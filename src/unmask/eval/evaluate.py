@@ -393,7 +393,8 @@ def _scan_items_at_scale(
     progress_enabled: bool | None,
 ) -> list[ScanOutcome]:
     from unmask.batch import ScanInput
-    from unmask.scale import ResultStore, scan_inputs
+    from unmask.scale import ResultStore
+    from unmask.scale.scan import scan_inputs
 
     inputs = [ScanInput(Path(str(it.path)), it.file) for it in items]
     run = scan_inputs(

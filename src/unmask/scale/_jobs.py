@@ -35,13 +35,14 @@ class Job(Generic[S, P]):
     """A picklable description of the work every worker does.
 
     ``name`` identifies the job in the results store: records stored under another name
-    (another detector, other weights, another frame count) are not reused. ``setup(threads)``
-    builds the per-worker state once per process (``threads``: how many threads one task may
-    use there, 0 for the library default). ``run(state, payload)`` does one task and returns
-    a JSON-serialisable record; an exception is retried, then ``failure(payload, message)``
-    gives the record stored instead (it runs in the parent). ``check(payload)``, if set, is
-    run on a cluster worker before the job starts and returns a problem (e.g. the file is not
-    readable there) or None.
+    (another detector, other weights, another frame count) are not reused. A worker keeps
+    one state per name, so everything ``setup`` depends on belongs in the name.
+    ``setup(threads)`` builds the per-worker state once per process (``threads``: how many
+    threads one task may use there, 0 for the library default). ``run(state, payload)``
+    does one task and returns a JSON-serialisable record; an exception is retried, then
+    ``failure(payload, message)`` gives the record stored instead (it runs in the parent).
+    ``check(payload)``, if set, is run on a cluster worker before the job starts and
+    returns a problem (e.g. the file is not readable there) or None.
 
     >>> job = Job("squares v1", setup=make_state, run=square, failure=no_square)  # doctest: +SKIP
     """

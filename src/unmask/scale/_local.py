@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -58,6 +59,9 @@ def _failed(job: Job[S, P], task: Task[P], message: str) -> Outcome[P]:
 
 
 def _init_process(job: Job[Any, Any], threads: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the pool, workers must not
+    # turn it into a failed task.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
     with contextlib.suppress(WorkerSetupError):  # raised again by the first task, for the parent
         state_for(job, threads)

@@ -31,7 +31,11 @@ STORE_SUFFIX = ".unmask-store.jsonl"
 
 
 def store_path_for(output: str | Path) -> Path:
-    """Where the store of an output file lives: beside it, ``<output>.unmask-store.jsonl``."""
+    """Where the store of an output file lives: beside it, ``<output>.unmask-store.jsonl``.
+
+    >>> store_path_for("out/preds.csv").as_posix()
+    'out/preds.csv.unmask-store.jsonl'
+    """
     output = Path(output)
     return output.with_name(output.name + STORE_SUFFIX)
 

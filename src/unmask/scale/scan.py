@@ -49,7 +49,7 @@ def scan_job_name(cfg: DetectorCfg, frames: int) -> str:
 
 
 def _build_scanner(
-    threads: int, *, detector: str, frames: int, keep_evidence: bool, sha256: str, version: str
+    threads: int, *, detector: str, frames: int, sha256: str, version: str
 ) -> Scanner:
     if version != __version__:
         raise UnmaskError(
@@ -65,7 +65,7 @@ def _build_scanner(
     scanner = Scanner(
         detector,
         frames=frames,
-        keep_evidence=keep_evidence,
+        keep_evidence=True,  # a few thumbnails: cheap; stored only when asked (see scan_job)
         face_detector=RetinaFace(threads=threads),
     )
     if scanner.detector.cfg.sha256 != sha256:
@@ -108,10 +108,10 @@ def _decode_evidence(encoded: dict[str, list[str]]) -> dict[int, np.ndarray]:
     return out
 
 
-def _scan_record(scanner: Scanner, item: ScanInput) -> Record:
+def _scan_record(scanner: Scanner, item: ScanInput, *, evidence: bool) -> Record:
     result = scan_one(scanner, item)
     record: Record = {"result": result.to_dict()}
-    if result.evidence:
+    if evidence and result.evidence:
         record["evidence"] = _encode_evidence(result.evidence)
     return record
 
@@ -140,11 +140,10 @@ def scan_job(
             _build_scanner,
             detector=detector,
             frames=frames,
-            keep_evidence=keep_evidence,
             sha256=cfg.sha256,
             version=__version__,
         ),
-        run=_scan_record,
+        run=partial(_scan_record, evidence=keep_evidence),
         failure=partial(_failure_record, cfg),
         check=_check_readable,
     )
