@@ -143,7 +143,7 @@ def main() -> None:
     )
     for machines, cores in ((1, 8), (4, 16), (16, 32)):
         hours = DFDC_TRAIN_VIDEOS / (per_core * machines * cores) / 60
-        print(f"    {machines:>3} machines x {cores:>2} cores: {hours:7.1f} h")
+        print(f"    {machines:>3} x {cores:>2} cores: {hours:7.1f} h")
     print(f"after: {load()}")
 
 

@@ -131,7 +131,11 @@ class DaskCluster:
             "scheduler",
             ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"],
         )
-        wait_until(self.scheduler_file.exists, timeout=60, what="the dask scheduler to start")
+        try:
+            wait_until(self.scheduler_file.exists, timeout=60, what="the dask scheduler to start")
+        except BaseException:
+            stop(self.scheduler)
+            raise
         self.address = json.loads(self.scheduler_file.read_text())["address"]
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
