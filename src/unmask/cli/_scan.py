@@ -98,7 +98,7 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from unmask.batch import collect_inputs, write_jsonl, write_submission
-    from unmask.cli._output import verdict_table
+    from unmask.cli._output import print_errors, verdict_table
     from unmask.errors import UnmaskError
     from unmask.scale import ResultStore, store_path_for
     from unmask.scale.scan import scan_inputs
@@ -148,9 +148,8 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         rows = scan.rows
-        for row in rows:  # one line per failed file (missing paths were reported above)
-            if row.result.status == "error" and not row.input.error:
-                print(f"unmask: error: {row.result.error}", file=sys.stderr)
+        # one line per failed file (missing paths were reported above)
+        print_errors([r for r in rows if r.result.status == "error" and not r.input.error])
         if not args.quiet:
             print(verdict_table(rows))
         try:

@@ -147,7 +147,10 @@ def run_on_dask(
             ) from None
         registered = True
         if job.check is not None and tasks:
-            problem = client.submit(job.check, tasks[0].payload, pure=False).result()
+            try:
+                problem = client.submit(job.check, tasks[0].payload, pure=False).result()
+            except Exception as err:
+                problem = f"checking {tasks[0].key!r} on a worker failed: {describe(err)}"
             if problem:
                 raise UnmaskError(
                     f"the Dask workers cannot use the input: {problem}. Workers read the files "
