@@ -142,11 +142,16 @@ def test_poisson_matches_the_exact_solution_inside() -> None:
 
 def test_reinhard_matches_colour_statistics() -> None:
     rng = np.random.default_rng(4)
-    src = rng.integers(0, 120, (30, 30, 3)).astype(np.uint8)
-    dst = rng.integers(100, 255, (30, 30, 3)).astype(np.uint8)
-    out = reinhard(src, dst, np.ones((30, 30), np.float32))
+
+    def smooth(lo: int, hi: int) -> np.ndarray:
+        noise = cv2.GaussianBlur(rng.uniform(lo, hi, (60, 60, 3)).astype(np.float32), (0, 0), 3)
+        return np.clip((noise - noise.mean()) * 4 + (lo + hi) / 2, 0, 255).astype(np.uint8)
+
+    src, dst = smooth(20, 100), smooth(120, 220)
+    out = reinhard(src, dst, np.ones((60, 60), np.float32))
     lab = [
         cv2.cvtColor(a.astype(np.float32) / 255, cv2.COLOR_RGB2LAB).reshape(-1, 3)
         for a in (out, dst)
     ]
     np.testing.assert_allclose(lab[0].mean(0), lab[1].mean(0), atol=1.0)
+    np.testing.assert_allclose(lab[0].std(0), lab[1].std(0), rtol=0.1)

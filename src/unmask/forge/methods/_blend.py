@@ -27,26 +27,25 @@ _NEIGHBOURS = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32
 
 
 def reinhard(src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Match the mean and spread of ``src``'s colours to ``dst``'s in LAB, inside ``weight``.
+    """Match the mean and spread of ``src``'s colours to ``dst``'s in LAB, where ``weight`` >= 0.5.
 
     ``src`` and ``dst`` are uint8 RGB crops of one size; ``weight`` (float, same HxW) says
-    where the statistics are taken. Returns the recoloured ``src`` (uint8).
+    where the statistics are taken (on every other pixel: plenty for a mean and a spread).
+    Returns the recoloured ``src`` (uint8).
     """
-    w = weight.astype(np.float32)
-    total = float(w.sum())
-    if total < 1.0:
+    sample = np.ascontiguousarray((weight[::2, ::2] >= 0.5).astype(np.uint8))
+    if sample.sum() < 4:
         return src
-    lab_s = cv2.cvtColor(src.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    lab_d = cv2.cvtColor(dst.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    wn = (w / total)[..., None]
-    mu_s = (lab_s * wn).sum((0, 1))
-    mu_d = (lab_d * wn).sum((0, 1))
-    sd_s = np.sqrt((((lab_s - mu_s) ** 2) * wn).sum((0, 1))) + 1e-3
-    sd_d = np.sqrt((((lab_d - mu_d) ** 2) * wn).sum((0, 1))) + 1e-3
-    gain = np.clip(sd_d / sd_s, 0.5, 2.0)
-    lab = (lab_s - mu_s) * gain + mu_d
-    rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB)
-    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    lab_s = cv2.cvtColor(src.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2LAB)
+    lab_d = cv2.cvtColor(
+        np.ascontiguousarray(dst[::2, ::2]).astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2LAB
+    )
+    mu_s, sd_s = cv2.meanStdDev(np.ascontiguousarray(lab_s[::2, ::2]), mask=sample)
+    mu_d, sd_d = cv2.meanStdDev(lab_d, mask=sample)
+    gain = np.clip((sd_d.ravel() + 1e-3) / (sd_s.ravel() + 1e-3), 0.5, 2.0).astype(np.float32)
+    shift = (mu_d.ravel() - mu_s.ravel() * gain).astype(np.float32)
+    rgb = cv2.cvtColor(lab_s * gain + shift, cv2.COLOR_LAB2RGB)
+    return np.asarray(cv2.convertScaleAbs(rgb, alpha=255.0))
 
 
 def _membrane(
@@ -144,11 +143,9 @@ def blend_face(
         new = cv2.seamlessClone(face, dst, hard, center, cv2.NORMAL_CLONE).astype(np.float32)
     else:
         new = face.astype(np.float32)
-    a = alpha[..., None]
     out = frame.copy()
-    out[ys, xs] = np.clip(new * a + dst.astype(np.float32) * (1.0 - a) + 0.5, 0, 255).astype(
-        np.uint8
-    )
+    new_u8 = np.asarray(cv2.convertScaleAbs(new))  # rounds and saturates to 0..255
+    out[ys, xs] = cv2.blendLinear(new_u8, dst, alpha, 1.0 - alpha)
     mask = np.zeros(frame.shape[:2], np.float32)
     mask[ys, xs] = alpha
     return out, mask

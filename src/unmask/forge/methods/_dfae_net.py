@@ -9,7 +9,8 @@ the original; the default here is a quarter of its width.
 Training is the original recipe: each identity's aligned faces are randomly transformed
 (rotation, zoom, shift, flip), then randomly warped (a jittered 5x5 grid); the decoder of
 that identity must reconstruct the unwarped face from the warped one. The loss is L1,
-weighted up inside the face mask. The swap is: encode a target face, decode it with the
+weighted up on the face and more on the eyes and mouth (as faceswap's eye and mouth
+multipliers), so that the features that make a face recognisable are learnt first. The swap is: encode a target face, decode it with the
 source identity's decoder.
 """
 
@@ -139,10 +140,10 @@ def augment(
 
 
 def masked_l1(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, face_weight: float = 3.0
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, weight: float = 7.5
 ) -> torch.Tensor:
-    """L1 with pixels inside the face mask weighted ``1 + face_weight``."""
-    return ((pred - target).abs() * (1.0 + face_weight * mask)).mean()
+    """L1 with each pixel weighted ``1 + weight * mask`` (``mask`` in [0, 1])."""
+    return ((pred - target).abs() * (1.0 + weight * mask)).mean()
 
 
 @dataclass

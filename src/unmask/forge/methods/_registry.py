@@ -98,7 +98,7 @@ class Clip:
             raise FaceNotFoundError(
                 f"{role} clip {self.video_id!r} of actor {self.actor_id!r} has a face in "
                 f"{len(found)} of {len(self.frames)} frames; at least {needed} needed "
-                "(choose footage where the actor's face is visible)"
+                "(use a longer clip, or footage where the actor's face is visible)"
             )
         return found
 

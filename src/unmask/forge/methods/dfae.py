@@ -67,7 +67,7 @@ SPEC = MethodSpec(
 CHECKPOINT_VERSION = 1
 
 
-def template(landmarks: np.ndarray, resolution: int, *, fill: float = 0.8) -> np.ndarray:
+def template(landmarks: np.ndarray, resolution: int, *, fill: float = 0.95) -> np.ndarray:
     """Canonical face (468, 2) in pixels of the aligned square: the mean shape of
     ``landmarks``, its face oval spanning ``fill`` of the square and centred."""
     ref = mean_shape(landmarks)
@@ -122,6 +122,26 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def loss_weights(
+    landmarks: np.ndarray, indices: np.ndarray, transforms: np.ndarray, masks: np.ndarray
+) -> np.ndarray:
+    """Training weight maps (N, R, R) uint8 for aligned faces: 40% on the face oval (``masks``),
+    100% on the eyes and the mouth (their outlines grown around their centres)."""
+    topo = mesh_topology()
+    res = masks.shape[1]
+    out = (masks.astype(np.float32) * 0.4).astype(np.uint8)
+    for k, t in enumerate(indices):
+        pts = apply_affine(transforms[k], landmarks[t])
+        features = np.zeros((res, res), np.uint8)
+        for loop, grow in ((topo.left_eye, 1.6), (topo.right_eye, 1.6), (topo.mouth, 1.9)):
+            ring = pts[loop]
+            center = ring.mean(0)
+            poly = np.round((center + (ring - center) * grow) * 16).astype(np.int32)
+            cv2.fillPoly(features, [poly], (255,), cv2.LINE_AA, shift=4)
+        np.maximum(out[k], features, out=out[k])
+    return out
+
+
 @contextmanager
 def _torch_session(threads: int | None, rng: np.random.Generator) -> Iterator[None]:
     """Use ``threads`` CPU threads and a torch seed drawn from ``rng``; restore both after."""
@@ -170,8 +190,8 @@ class DeepfakeAutoencoder(PasteOptions):
     latent: int = 256
     train_minutes: float = 20.0
     max_steps: int | None = None
-    batch_size: int = 32
-    learning_rate: float = 3e-4
+    batch_size: int = 16
+    learning_rate: float = 5e-4
     max_faces: int = 1500
     min_faces: int = 16
     threads: int | None = None
@@ -273,7 +293,7 @@ class DeepfakeAutoencoder(PasteOptions):
 
         path = self.model_dir(workdir, source, target) / "model.pt"
         model = Autoencoder(NetConfig(**self._net_dict()))
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate, betas=(0.5, 0.999))
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate, betas=(0.9, 0.999))
         state = TrainState(history=[])
         if path.exists():
             canon = self._load(path, model, optimizer, state)
@@ -292,8 +312,8 @@ class DeepfakeAutoencoder(PasteOptions):
                         np.linspace(0, len(found) - 1, min(len(found), self.max_faces)).astype(int)
                     )
                 ]
-                faces, masks, _ = align_faces(clip.frames, lm, keep, canon, self.resolution)
-                data.append((faces, masks))
+                faces, masks, to_face = align_faces(clip.frames, lm, keep, canon, self.resolution)
+                data.append((faces, loss_weights(lm, keep, to_face, masks)))
             last_save = time.monotonic()
 
             def checkpoint(st: TrainState) -> None:
