@@ -11,7 +11,7 @@ Reported:
   ``dfae`` that is inference with an already trained model (a short training run first);
 - ``dfae`` training speed: steps/s, faces/s and steps in 20 minutes at the default size.
 
-The footage is generated (the astronaut photo from scikit-image moving across a 1280x720
+The footage is generated (the packaged astronaut sample photo moving across a 1280x720
 frame, face ~270 px tall) unless ``--target`` and ``--source`` name videos.
 
     python bench/forge_speed.py                        # synthetic 720p clips
@@ -41,16 +41,20 @@ def synthetic_footage(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Target and source clips: the astronaut (source: mirrored and warmer) drifting across
     a textured background, head 640 px (face ~270 px) at 720p."""
-    from skimage import data
+    from importlib import resources
 
-    head = data.astronaut()[10:250, 110:350]
+    from unmask.media import read_image
+
+    samples = resources.files("unmask") / "samples"
+    head = read_image(str(samples / "astronaut.jpg"))[10:250, 110:350]
     side = round(height * 0.89)
     target_head = cv2.resize(head, (side, side), interpolation=cv2.INTER_CUBIC)
     source_head = np.ascontiguousarray(target_head[:, ::-1])
     source_head = np.clip(source_head.astype(np.int16) + np.int16([18, 4, -14]), 0, 255).astype(
         np.uint8
     )
-    background = cv2.resize(data.coffee(), (width, height), interpolation=cv2.INTER_LINEAR)
+    coffee = read_image(str(samples / "coffee.jpg"))
+    background = cv2.resize(coffee, (width, height), interpolation=cv2.INTER_LINEAR)
     clips: list[list[np.ndarray]] = [[], []]
     for i in range(n):
         for k, face in enumerate((target_head, source_head)):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from forge_footage import JAW_OPEN, NOSE_TIP, blank, clip, head, open_jaw, place
 
+from tests.forge.methods.forge_footage import JAW_OPEN, NOSE_TIP, blank, clip, head, open_jaw, place
 from unmask.forge.methods import Clip
 
 

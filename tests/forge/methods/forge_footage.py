@@ -1,4 +1,4 @@
-"""Footage for the forge method tests, generated from scikit-image's astronaut photo.
+"""Footage for the forge method tests, generated from the astronaut sample photo.
 
 The astronaut (NASA, public domain) is the target actor; the "source" actor is the same
 photo mirrored, with a dark mark on the nose, so that a swap shows in the pixels. The
@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tests._media import astronaut
 from unmask.forge.methods import Clip
 
 SIZE = 160  # frame side
@@ -22,9 +23,7 @@ JAW_OPEN = (4, 5)  # frames of the driving clip with an open jaw
 
 
 def head() -> np.ndarray:
-    from skimage import data
-
-    return data.astronaut()[10:250, 110:350]  # 240 x 240 around the face
+    return astronaut()[10:250, 110:350]  # 240 x 240 around the face
 
 
 def place(

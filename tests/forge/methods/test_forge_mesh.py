@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests._media import astronaut
 from unmask.forge.landmarks import mesh_topology
 from unmask.forge.methods._blend import poisson, reinhard
 from unmask.forge.methods._mesh import (
@@ -124,9 +125,7 @@ def exact_poisson(src: np.ndarray, dst: np.ndarray, inside: np.ndarray) -> np.nd
 
 
 def test_poisson_matches_the_exact_solution_inside() -> None:
-    from skimage import data
-
-    dst = data.astronaut()[100:260, 150:310]
+    dst = astronaut()[100:260, 150:310]
     src = np.clip(cv2.GaussianBlur(dst, (0, 0), 3).astype(int) * 0.6 + 70, 0, 255).astype(np.uint8)
     inside = np.zeros(dst.shape[:2], np.uint8)
     cv2.ellipse(inside, (80, 80), (55, 65), 0, 0, 360, 1, -1)

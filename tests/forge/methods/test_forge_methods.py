@@ -9,8 +9,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from forge_footage import JAW_OPEN
 
+from tests.forge.methods.forge_footage import JAW_OPEN
 from unmask.errors import ConfigError, FaceNotFoundError
 from unmask.forge.methods import Clip, ForgeResult, create_method, list_methods
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from forge_footage import blank, head, place
 
+from tests.forge.methods.forge_footage import blank, head, place
 from unmask.errors import ConfigError, UnknownNameError
 from unmask.forge.methods import (
     Clip,

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from forge_footage import CHIN, JAW_OPEN, LOWER_LIP, NOSE_TIP
 
+from tests.forge.methods.forge_footage import CHIN, JAW_OPEN, LOWER_LIP, NOSE_TIP
 from unmask.forge.methods import Clip, create_method
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from unmask.errors import ConfigError, FaceNotFoundError, UnknownNameError
 from unmask.forge.landmarks import N_LANDMARKS
+from unmask.forge.methods._mesh import smooth_landmarks
 from unmask.forge.methods._sheet import write_contact_sheet
 
 
@@ -240,3 +241,40 @@ def method_params(method: object) -> dict[str, Any]:
         for f in dataclasses.fields(method)  # type: ignore[arg-type]
         if f.init and f.name != "contact_sheet"
     }
+
+
+@dataclass(frozen=True)
+class PairTracks:
+    """Smoothed landmark tracks of a target clip and of its source clip, and the indices of
+    their frames with a face; ``source_clip`` is the (checked) source clip."""
+
+    source_clip: Clip
+    target: np.ndarray
+    source: np.ndarray
+    target_faces: np.ndarray
+    source_faces: np.ndarray
+
+
+def pair_tracks(
+    spec: MethodSpec,
+    target: Clip,
+    source: Clip | None,
+    *,
+    window: int,
+    min_source_faces: int,
+    role: str = "source",
+) -> PairTracks:
+    """Check the source clip (present, enough faces) and smooth both landmark tracks.
+
+    ``role`` names the source actor in errors ("source", "driving").
+    """
+    if source is None:
+        raise ConfigError(f"{spec.name} needs a source clip (the {role} actor's footage)")
+    source_faces = source.require_faces(min_source_faces, role=role)
+    return PairTracks(
+        source_clip=source,
+        target=smooth_landmarks(target.landmarks, window=window),
+        source=smooth_landmarks(source.landmarks, window=window),
+        target_faces=np.flatnonzero(target.has_face),
+        source_faces=source_faces,
+    )

@@ -39,7 +39,6 @@ from unmask.forge.methods._mesh import (
     mean_shape,
     polygon_mask,
     similarity,
-    smooth_landmarks,
 )
 from unmask.forge.methods._registry import (
     Clip,
@@ -48,6 +47,7 @@ from unmask.forge.methods._registry import (
     check_range,
     finish,
     method_params,
+    pair_tracks,
     register_method,
     slug,
 )
@@ -229,12 +229,11 @@ class DeepfakeAutoencoder(PasteOptions):
         self, target: Clip, source: Clip | None, *, rng: np.random.Generator, workdir: Path
     ) -> ForgeResult:
         """Train (or load) the pair's model, then redraw every target face as the source actor."""
-        if source is None:
-            raise ConfigError("dfae needs a source clip (the identity to paste in)")
-        source.require_faces(self.min_faces, role="source")
-        src_lm = smooth_landmarks(source.landmarks, window=self.smooth_window)
-        tgt_lm = smooth_landmarks(target.landmarks, window=self.smooth_window)
-        tgt_faces = np.flatnonzero(np.isfinite(tgt_lm).all(axis=(1, 2)))
+        tracks = pair_tracks(
+            self.spec, target, source, window=self.smooth_window, min_source_faces=self.min_faces
+        )
+        source = tracks.source_clip
+        src_lm, tgt_lm, tgt_faces = tracks.source, tracks.target, tracks.target_faces
         changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         params: dict[str, Any] = method_params(self)
         if len(tgt_faces):

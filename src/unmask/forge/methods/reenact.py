@@ -26,7 +26,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unmask.errors import ConfigError
 from unmask.forge.landmarks import MeshTopology, mesh_topology
 from unmask.forge.methods._mesh import (
     crop_box,
@@ -37,7 +36,6 @@ from unmask.forge.methods._mesh import (
     pairwise_rms,
     remap,
     similarity,
-    smooth_landmarks,
 )
 from unmask.forge.methods._registry import (
     Clip,
@@ -46,6 +44,7 @@ from unmask.forge.methods._registry import (
     check_range,
     finish,
     method_params,
+    pair_tracks,
     register_method,
 )
 
@@ -136,13 +135,18 @@ class Reenact:
         self, target: Clip, source: Clip | None, *, rng: np.random.Generator, workdir: Path
     ) -> ForgeResult:
         """Drive ``target``'s face with ``source``'s expressions (``rng`` is unused)."""
-        if source is None:
-            raise ConfigError("reenact needs a source clip (the driving actor)")
-        drv_faces = source.require_faces(self.min_source_faces, role="driving")
+        tracks = pair_tracks(
+            self.spec,
+            target,
+            source,
+            window=self.smooth_window,
+            min_source_faces=self.min_source_faces,
+            role="driving",
+        )
+        source = tracks.source_clip
         topo = mesh_topology()
-        tgt_lm = smooth_landmarks(target.landmarks, window=self.smooth_window)
-        drv_lm = smooth_landmarks(source.landmarks, window=self.smooth_window)
-        tgt_faces = np.flatnonzero(np.isfinite(tgt_lm).all(axis=(1, 2)))
+        tgt_lm, drv_lm = tracks.target, tracks.source
+        tgt_faces, drv_faces = tracks.target_faces, tracks.source_faces
         changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         from_driving = 0
         if len(tgt_faces):

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from unmask.errors import ConfigError
 from unmask.forge.landmarks import mesh_topology
 from unmask.forge.methods._blend import PasteOptions
 from unmask.forge.methods._mesh import (
@@ -30,7 +29,6 @@ from unmask.forge.methods._mesh import (
     normalize_shapes,
     pairwise_rms,
     remap,
-    smooth_landmarks,
 )
 from unmask.forge.methods._registry import (
     Clip,
@@ -39,6 +37,7 @@ from unmask.forge.methods._registry import (
     check_range,
     finish,
     method_params,
+    pair_tracks,
     register_method,
 )
 
@@ -96,13 +95,17 @@ class FaceSwap(PasteOptions):
         self, target: Clip, source: Clip | None, *, rng: np.random.Generator, workdir: Path
     ) -> ForgeResult:
         """Swap ``source``'s face into ``target``; ``rng`` is unused (the method is deterministic)."""
-        if source is None:
-            raise ConfigError("swap needs a source clip (the identity to paste in)")
-        src_faces = source.require_faces(self.min_source_faces, role="source")
+        tracks = pair_tracks(
+            self.spec,
+            target,
+            source,
+            window=self.smooth_window,
+            min_source_faces=self.min_source_faces,
+        )
+        source = tracks.source_clip
         triangles = mesh_topology().triangles
-        tgt_lm = smooth_landmarks(target.landmarks, window=self.smooth_window)
-        src_lm = smooth_landmarks(source.landmarks, window=self.smooth_window)
-        tgt_faces = np.flatnonzero(np.isfinite(tgt_lm).all(axis=(1, 2)))
+        tgt_lm, src_lm = tracks.target, tracks.source
+        tgt_faces, src_faces = tracks.target_faces, tracks.source_faces
         changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         chosen = np.empty(0, np.int64)
         if len(tgt_faces):
