@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -133,3 +134,18 @@ def test_too_few_target_faces_to_train(
         match=r"target clip 'target-video' of actor 'astronaut' has a face in 5 of 6",
     ):
         method.generate(target_clip, source_clip, rng=np.random.default_rng(0), workdir=tmp_path)
+
+
+def test_large_faces_are_shrunk_to_the_same_alignment(target_clip: Clip) -> None:
+    frame, points = target_clip.frames[0], target_clip.landmarks[0]
+    canon = template(target_clip.landmarks, 64)
+    big = cv2.resize(frame, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    big_points = points * 4 + 1.5  # pixel centres of a 4x resize
+    small_face, _, m_small = align_faces([frame], points[None], np.array([0]), canon, 64)
+    big_face, _, m_big = align_faces([big], big_points[None], np.array([0]), canon, 64)
+    assert (
+        np.sqrt(abs(np.linalg.det(m_big[0][:, :2])))
+        < 0.7
+        <= np.sqrt(abs(np.linalg.det(m_small[0][:, :2])))
+    )
+    assert np.abs(small_face.astype(int) - big_face).mean() < 3

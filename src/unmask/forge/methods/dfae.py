@@ -105,8 +105,14 @@ def align_faces(
             small = (max(round(box.shape[1] * scale), 1), max(round(box.shape[0] * scale), 1))
             frame = cv2.resize(frame[ys, xs], small, interpolation=cv2.INTER_AREA)
             fx, fy = small[0] / box.shape[1], small[1] / box.shape[0]
-            # small-image pixel -> frame pixel, then frame -> face
-            back = np.array([[1 / fx, 0, box.x0], [0, 1 / fy, box.y0], [0, 0, 1]])
+            # small-image pixel -> frame pixel (cv2.resize aligns pixel centres), then -> face
+            back = np.array(
+                [
+                    [1 / fx, 0, box.x0 + 0.5 / fx - 0.5],
+                    [0, 1 / fy, box.y0 + 0.5 / fy - 0.5],
+                    [0, 0, 1],
+                ]
+            )
             warp = m @ back
         faces[k] = cv2.warpAffine(frame, warp, (res, res), borderMode=cv2.BORDER_REPLICATE)
         pts = apply_affine(m, landmarks[t])
