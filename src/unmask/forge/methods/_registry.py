@@ -48,6 +48,7 @@ class Clip:
     video_id: str
 
     def __post_init__(self) -> None:
+        self.frames = list(self.frames)
         if not self.frames:
             raise ValueError(f"clip {self.video_id!r} has no frames")
         first = self.frames[0]
@@ -59,10 +60,10 @@ class Clip:
                     f"frame {i} of clip {self.video_id!r} is {frame.dtype} {frame.shape}; "
                     f"every frame must be uint8 {first.shape} like frame 0"
                 )
+        self.landmarks = np.asarray(self.landmarks, np.float32)
         want = (len(self.frames), N_LANDMARKS, 2)
         if self.landmarks.shape != want:
             raise ValueError(f"landmarks must have shape {want}; got {self.landmarks.shape}")
-        self.landmarks = np.asarray(self.landmarks, np.float32)
         if not (self.fps > 0 and np.isfinite(self.fps)):
             raise ValueError(f"fps must be a positive number; got {self.fps}")
 
