@@ -161,7 +161,7 @@ def bench_dfae_training(
     *,
     fps: float,
     workdir: Path,
-    steps: int = 40,
+    steps: int = 100,
 ) -> dict[str, float]:
     """Training speed of ``dfae`` at its default size (a step = one batch per identity)."""
     from unmask.forge.landmarks import FaceMesh

@@ -258,7 +258,7 @@ class DeepfakeAutoencoder(PasteOptions):
             history = pair.state.history or []
             params.update(
                 train_steps=pair.state.step,
-                train_seconds=round(pair.state.seconds, 1),
+                train_seconds=round(pair.state.seconds, 3),
                 trained_now_steps=pair.steps_now,
                 final_loss=[round(v, 5) for v in history[-1][2:]] if history else None,
                 model=pair.path.parent.name,
