@@ -112,9 +112,11 @@ class Plan:
             notes=tuple(d.get("notes", ())),
         )
 
-    def fingerprint(self) -> str:
-        text = json.dumps(self.to_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
+
+def fingerprint(spec: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
+    """sha256 of a spec and its plan (as plain dicts): a resumed build must match it."""
+    text = json.dumps({"spec": spec, "plan": plan}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _largest_remainder(total: int, weights: Mapping[str, float]) -> dict[str, int]:
@@ -131,12 +133,13 @@ def _largest_remainder(total: int, weights: Mapping[str, float]) -> dict[str, in
 
 
 def assign_splits(
-    actor_ids: Sequence[str], fractions: Mapping[str, float], seed: int
+    actor_ids: Sequence[str], fractions: Mapping[str, float], seed: int, *, min_per_split: int = 1
 ) -> dict[str, str]:
     """Assign each actor to one split, deterministically from ``seed``.
 
     Split sizes follow ``fractions`` (largest remainder); every split with a positive
-    fraction gets at least one actor when there are enough actors.
+    fraction gets at least ``min_per_split`` actors (at least one, and ``min_per_split``
+    when there are enough actors for that; a fake that pairs two actors needs two).
 
     >>> assign_splits(["a", "b", "c", "d"], {"train": 0.5, "public_test": 0.5}, seed=0)
     {'a': 'public_test', 'b': 'train', 'c': 'public_test', 'd': 'train'}
@@ -150,8 +153,9 @@ def assign_splits(
             "or set some split fractions to 0"
         )
     counts = _largest_remainder(len(actors), {s: fractions.get(s, 0.0) for s in wanted})
-    for split in wanted:  # every wanted split gets at least one actor
-        if counts[split] == 0:
+    floor = min_per_split if len(actors) >= min_per_split * len(wanted) else 1
+    for split in wanted:
+        while counts[split] < floor:
             donor = max(counts, key=lambda s: counts[s])
             counts[donor] -= 1
             counts[split] += 1
@@ -277,7 +281,10 @@ def make_plan(
 
     ``needs_source`` maps each method of the spec to whether it takes a source actor.
     """
-    actor_splits = assign_splits(sorted(pools), spec.splits, spec.seed)
+    pairs = any(needs_source[m] and spec.methods[m].count for m in spec.methods)
+    actor_splits = assign_splits(
+        sorted(pools), spec.splits, spec.seed, min_per_split=2 if pairs else 1
+    )
     notes: list[str] = []
     drafts: list[_Draft] = []
     for split in SPLITS:

@@ -12,6 +12,7 @@ resumed by running the same command again; the finished dataset is the same eith
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import time
@@ -36,7 +37,7 @@ from unmask.forge._index import (
     read_journal,
     write_indexes,
 )
-from unmask.forge._plan import ActorPool, Plan, PlanItem, make_plan, stable_int
+from unmask.forge._plan import ActorPool, Plan, PlanItem, fingerprint, make_plan, stable_int
 from unmask.forge._workspace import Workspace, mark_cache
 from unmask.forge.ingest import load_landmarks
 from unmask.forge.ledger import ROLES, FootageRecord, Ledger, sha256_file
@@ -324,24 +325,21 @@ def _fit(
 
 
 def _load_or_save_plan(paths: DatasetPaths, spec: BuildSpec, plan: Plan) -> None:
-    fingerprint = plan.fingerprint()
+    stored_plan = {"spec": spec.to_dict(), "plan": plan.to_dict()}
+    digest = fingerprint(stored_plan["spec"], stored_plan["plan"])
     if paths.plan.exists():
-        import json
-
         try:
             stored = json.loads(paths.plan.read_text(encoding="utf-8"))
         except ValueError:
             stored = {}
-        if stored.get("fingerprint") != fingerprint:
+        if stored.get("fingerprint") != digest:
             raise DatasetError(
                 f"{paths.root} holds a build of a different plan (the spec, the actors or their "
                 "consent changed since it started, or a purge removed actors); build into a new "
                 "folder, or delete this one to start over"
             )
         return
-    atomic_write_json(
-        paths.plan, {"fingerprint": fingerprint, "spec": spec.to_dict(), "plan": plan.to_dict()}
-    )
+    atomic_write_json(paths.plan, {"fingerprint": digest, **stored_plan})
 
 
 def _counts(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, int]]:

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -237,8 +237,7 @@ def ingest_footage(
         stats=stats,
     )
     if reason:
-        ledger.add_footage(record)
-        return record
+        return ledger.add_footage(record)
     assert landmarks is not None
     target = workspace.footage_dir(actor_id) / f"{footage_id}{path.suffix.lower()}"
     _copy_atomic(path, target)
@@ -246,11 +245,7 @@ def ingest_footage(
     tmp = cache / f".{LANDMARKS_FILE}.tmp.npz"
     np.savez_compressed(tmp, landmarks=landmarks.astype(np.float32))
     os.replace(tmp, cache / LANDMARKS_FILE)
-    record = FootageRecord(
-        **{**record.__dict__, "path": target.relative_to(workspace.root).as_posix()}
-    )
-    ledger.add_footage(record)
-    return record
+    return ledger.add_footage(replace(record, path=target.relative_to(workspace.root).as_posix()))
 
 
 def _dense_landmarks(

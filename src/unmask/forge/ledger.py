@@ -21,7 +21,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -407,8 +407,10 @@ class Ledger:
 
     # -- footage -----------------------------------------------------------------------------
 
-    def add_footage(self, record: FootageRecord) -> None:
+    def add_footage(self, record: FootageRecord) -> FootageRecord:
+        """Store a footage record; returns it as stored (with ``added_at``)."""
         self.require_actor(record.actor_id)
+        record = replace(record, added_at=record.added_at or _stamp(utc_now()))
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO footage (footage_id, actor_id, path, sha256, kind, status, reason, "
@@ -427,7 +429,7 @@ class Ledger:
                     record.fps,
                     record.n_frames,
                     json.dumps(record.stats, sort_keys=True),
-                    record.added_at or _stamp(utc_now()),
+                    record.added_at,
                 ),
             )
             self.audit(
@@ -437,6 +439,7 @@ class Ledger:
                 sha256=record.sha256,
                 reason=record.reason,
             )
+        return record
 
     def footage(
         self, actor_id: str | None = None, *, status: str | None = None

@@ -32,7 +32,7 @@ from unmask.forge._index import (
     rewrite_journal,
     write_indexes,
 )
-from unmask.forge._plan import Plan
+from unmask.forge._plan import fingerprint
 from unmask.forge._workspace import Workspace, cache_folders
 from unmask.forge.ledger import Ledger
 
@@ -79,7 +79,7 @@ def _purge_dataset(paths: DatasetPaths, actor_id: str, recorded: set[str]) -> tu
         stored["plan"]["actor_splits"].pop(actor_id, None)
         if isinstance(stored["spec"].get("actors"), list):
             stored["spec"]["actors"] = [a for a in stored["spec"]["actors"] if a != actor_id]
-        stored["fingerprint"] = Plan.from_dict(stored["plan"]).fingerprint()
+        stored["fingerprint"] = fingerprint(stored["spec"], stored["plan"])
         atomic_write_json(paths.plan, stored)
     entries = read_journal(paths.journal)
     kept = [e for e in entries if not _uses(e, actor_id)]
