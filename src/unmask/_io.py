@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def default_file_mode() -> int:
+    """0o666 minus the process umask: what ``open()`` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_open(
     path: str | Path, mode: str = "w", *, encoding: str | None = "utf-8"
@@ -25,6 +32,7 @@ def atomic_open(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, default_file_mode())
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding, newline=None) as f:
             yield f

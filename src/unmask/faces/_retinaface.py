@@ -112,10 +112,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 class RetinaFace:
     """Detect faces with 5 landmarks on downscaled frames; boxes come back in frame pixels.
 
-    Frames are resized so that their longer side is ``det_size`` (never enlarged beyond
-    ``det_size``). When nothing is found in any frame and the frames are larger than that,
-    detection is retried at ``fallback_size`` to catch small faces (a 50-px face in a
-    1080p frame is 17 px at 640).
+    Frames are resized so that their longer side is ``det_size`` (never enlarged). The
+    network needs faces of about 30 px at its input, so at 640 it misses faces under about
+    80 px in a 1080p frame (bench/face_recall.py). When nothing is found in any frame, each
+    of ``fallback_sizes`` is tried on ``probe_frames`` evenly spaced frames, and the first
+    size that finds a face is run on all frames.
 
     >>> detector = RetinaFace()
     >>> dets = detector.detect([rgb_frame])  # doctest: +SKIP
@@ -126,7 +127,8 @@ class RetinaFace:
         self,
         *,
         det_size: int = 640,
-        fallback_size: int | None = 1280,
+        fallback_sizes: tuple[int, ...] = (1280, 1920),
+        probe_frames: int = 4,
         score_threshold: float = 0.75,
         nms_threshold: float = 0.4,
         min_face: float = 8.0,
@@ -134,7 +136,8 @@ class RetinaFace:
         threads: int = 0,
     ) -> None:
         self.det_size = det_size
-        self.fallback_size = fallback_size
+        self.fallback_sizes = tuple(fallback_sizes)
+        self.probe_frames = probe_frames
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.min_face = min_face
@@ -146,14 +149,20 @@ class RetinaFace:
         if not frames:
             return []
         dets = self._detect_at(frames, self.det_size)
+        if any(len(d) for d in dets):
+            return dets
         longest = max(max(f.shape[:2]) for f in frames)
-        if (
-            self.fallback_size
-            and self.fallback_size > self.det_size
-            and longest > self.det_size
-            and not any(len(d) for d in dets)
-        ):
-            dets = self._detect_at(frames, self.fallback_size)
+        tried = self.det_size
+        for size in self.fallback_sizes:
+            if size <= tried or tried >= longest:
+                continue
+            tried = size
+            # probe a few evenly spaced frames first: faceless videos stay cheap
+            probe = np.unique(
+                np.linspace(0, len(frames) - 1, min(self.probe_frames, len(frames))).astype(int)
+            )
+            if any(len(d) for d in self._detect_at([frames[i] for i in probe], size)):
+                return self._detect_at(frames, size)
         return dets
 
     def _detect_at(self, frames: Sequence[np.ndarray], size: int) -> list[FrameDetections]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from unmask.errors import ImageReadError
+from unmask.errors import ImageReadError, MediaLimitError
 from unmask.media._limits import DEFAULT_LIMITS, MediaLimits
 
 
@@ -40,7 +41,11 @@ def read_image(path: str | Path, *, limits: MediaLimits = DEFAULT_LIMITS) -> np.
             path, "not a recognised image format (JPEG, PNG, WebP, BMP, TIFF)"
         ) from None
     except Image.DecompressionBombError as err:
-        raise ImageReadError(path, f"refused as a decompression bomb ({err})") from None
+        claimed = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{int(claimed.group(1)) / 1e6:.0f} megapixels" if claimed else "too many pixels"
+        raise MediaLimitError(
+            path, f"its header claims {size}; refused before decoding (a decompression bomb?)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(path, f"corrupt or truncated image ({err})") from None
     if rgb.ndim != 3 or rgb.shape[2] != 3:

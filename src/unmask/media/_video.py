@@ -22,6 +22,7 @@ import av
 import av.error
 import numpy as np
 
+from unmask._io import default_file_mode
 from unmask.errors import MediaLimitError, VideoReadError
 from unmask.media._limits import DEFAULT_LIMITS, MediaLimits
 
@@ -276,6 +277,12 @@ def sample_frames(
             warnings.append(f"decoding stopped early on damaged data ({err})")
         if targets is not None and k < n and prev is not None:
             choose(*prev)  # targets past the last decoded frame take the last frame
+            end = start + info.duration_s
+            if complete and prev[1] < end - max(2.0 / fps, 0.1 * info.duration_s):
+                complete = False
+                warnings.append(
+                    f"decoding ended at {prev[1] - start:.1f} s of {info.duration_s:.1f} s; the file may be truncated"
+                )
     if not images:
         raise VideoReadError(
             path, "no frame could be decoded; the file may be truncated or damaged"
@@ -339,7 +346,14 @@ class VideoWriter:
             prefix=f".{self.path.stem}.", suffix=self.path.suffix or ".mp4", dir=self.path.parent
         )
         os.close(fd)
-        self._container = av.open(self._tmp, mode="w")
+        os.chmod(self._tmp, default_file_mode())
+        # faststart puts the index first: players can stream it and a cut-off copy still decodes
+        opts = (
+            {"movflags": "+faststart"}
+            if self.path.suffix.lower() in (".mp4", ".mov", ".m4v")
+            else {}
+        )
+        self._container = av.open(self._tmp, mode="w", options=opts)
         return self
 
     def _open_stream(self, width: int, height: int) -> None:

@@ -1,0 +1,97 @@
+"""Scan speed against the physical floor: decoding every frame of the same video.
+
+    python bench/scan_speed.py [--frames 32] [--repeat 3] [--detector default]
+
+Generates a 10-s 1080p30 H.264 clip with a moving face (x264 defaults, B-frames, like DFDC
+videos), then measures in this run:
+  (a) PyAV decoding all frames (frame threading on), the baseline;
+  (b) Scanner.scan end to end with N sampled frames (models already loaded), per stage;
+and prints b/a and seconds per video. With ../shared/data/ffpp_c40 present it also prints
+videos per minute over those 60 videos. Medians over --repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from unmask.media import VideoWriter, read_image
+from unmask.scanner import Scanner
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def make_clip(path: Path, seconds: int = 10, fps: int = 30) -> Path:
+    face = read_image(Path(str(resources.files("unmask") / "samples" / "astronaut.jpg")))
+    face = cv2.resize(face[0:300, 100:360], (390, 450))
+    rng = np.random.default_rng(0)
+    background = cv2.resize(rng.integers(40, 210, (27, 48, 3), dtype=np.uint8), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    with VideoWriter(path, fps=fps, crf=23, preset="medium") as w:
+        for i in range(seconds * fps):
+            frame = np.roll(background, i * 2, axis=1).copy()
+            x = 600 + int(300 * np.sin(i / 40))
+            y = 300 + int(60 * np.cos(i / 25))
+            frame[y : y + 450, x : x + 390] = face
+            noise = rng.integers(-3, 4, (1080, 1920, 1), dtype=np.int16)
+            w.write(np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+    return path
+
+
+def decode_all(path: Path) -> float:
+    start = time.perf_counter()
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        n = sum(1 for _ in c.decode(stream))
+    assert n > 0
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--detector", default="default")
+    parser.add_argument("--no-fast-decode", action="store_true", help="decode every frame (no skipping)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "face_1080p_10s.mp4")
+        t = time.perf_counter()
+        scanner = Scanner(args.detector, frames=args.frames, fast_decode=not args.no_fast_decode)
+        load_s = time.perf_counter() - t
+        scanner.scan(clip)  # warm-up (onnxruntime allocations)
+        decode_times, scan_times, stages = [], [], []
+        for _ in range(args.repeat):
+            decode_times.append(decode_all(clip))
+            r = scanner.scan(clip)
+            assert r.status == "ok", r.error
+            scan_times.append(r.timings["total"])
+            stages.append(r.timings)
+        a, b = statistics.median(decode_times), statistics.median(scan_times)
+        print(f"clip: 10 s, 1920x1080, 30 fps, H.264 (x264 medium, crf 23); detector {scanner.detector.name}")
+        print(f"models loaded in {load_s:.2f} s (once per process)")
+        print(f"(a) PyAV decode of all 300 frames: {a:.3f} s")
+        print(f"(b) scan, {args.frames} frames, end to end: {b:.3f} s per video")
+        print(f"    ratio b/a = {b / a:.2f}  (target <= 1.3; target < 2.5 s per video)")
+        for stage in ("decode", "detect", "crop", "classify", "aggregate"):
+            print(f"    {stage:<10} {statistics.median(s.get(stage, 0.0) for s in stages):.3f} s")
+    c40 = SHARED / "ffpp_c40"
+    if c40.is_dir():
+        videos = sorted(c40.rglob("*.mp4"))
+        start = time.perf_counter()
+        for v in videos:
+            scanner.scan(v)
+        elapsed = time.perf_counter() - start
+        print(f"ffpp_c40: {len(videos)} videos in {elapsed:.1f} s = {60 * len(videos) / elapsed:.1f} videos/min")
+
+
+if __name__ == "__main__":
+    main()

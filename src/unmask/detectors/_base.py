@@ -1,0 +1,142 @@
+"""The detector contract and the frozen config that travels with each set of weights."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unmask.calibration import CalibrationCfg
+from unmask.errors import ConfigError, WeightsError, closest_names
+from unmask.faces import Faces
+
+
+@dataclass(frozen=True)
+class AggregationCfg:
+    """Which rule combines a track's face logits (see unmask.aggregate.RULES)."""
+
+    rule: str = "mean"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DetectorCfg:
+    """Everything needed to use one set of weights, stored beside them as ``<name>.json``.
+
+    Transforms are built from this (crop size, margin, mean/std), never from constants in
+    scripts. ``sha256`` is checked when the weights are loaded.
+    """
+
+    name: str
+    architecture: str
+    weights: str
+    sha256: str
+    input_size: int
+    margin: float = 0.3
+    align: bool = True
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    aggregation: AggregationCfg = field(default_factory=AggregationCfg)
+    calibration: CalibrationCfg = field(default_factory=CalibrationCfg)
+    threshold: float = 0.5
+    license: str = ""
+    trained_on: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> DetectorCfg:
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in data:
+            if key not in known:
+                close = closest_names(key, known)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"{source}: unknown key {key!r}{hint}")
+        values = dict(data)
+        values["aggregation"] = AggregationCfg(**values.get("aggregation", {}))
+        values["calibration"] = CalibrationCfg(**values.get("calibration", {}))
+        for key in ("mean", "std"):
+            if key in values:
+                values[key] = tuple(float(v) for v in values[key])
+        try:
+            return cls(**values)
+        except TypeError as err:
+            raise ConfigError(f"{source}: {err}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def weights_dir() -> Path:
+    return Path(str(resources.files("unmask.detectors") / "weights"))
+
+
+@cache
+def load_cfg(name: str) -> DetectorCfg:
+    """Read ``weights/<name>.json``."""
+    path = weights_dir() / f"{name}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WeightsError(
+            f"no config for detector {name!r} at {path}; reinstall unmask or retrain it"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise WeightsError(f"{path}: not valid JSON ({err})") from None
+    return DetectorCfg.from_dict(data, source=str(path))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verified_weights(cfg: DetectorCfg) -> Path:
+    """Path of the weights file after checking it exists and matches ``cfg.sha256``."""
+    path = weights_dir() / cfg.weights
+    if not path.is_file():
+        raise WeightsError(f"weights for detector {cfg.name!r} missing at {path}; reinstall unmask")
+    digest = sha256_file(path)
+    if digest != cfg.sha256:
+        raise WeightsError(
+            f"{path}: sha256 {digest[:12]}... does not match the config's {cfg.sha256[:12]}...; "
+            "the file is corrupt or from another training run"
+        )
+    return path
+
+
+class Detector(abc.ABC):
+    """A deepfake detector: ``score(faces)`` gives P(fake) per face crop, before calibration.
+
+    It owns its preprocessing (from ``cfg``); it does not compute metrics or keep state
+    between calls. Crops arrive at ``cfg.input_size`` with ``cfg.margin``.
+    """
+
+    def __init__(self, cfg: DetectorCfg) -> None:
+        self.cfg = cfg
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @abc.abstractmethod
+    def score(self, faces: Faces) -> np.ndarray:
+        """(n,) float32 P(fake) for the n crops."""
+
+    def _check_crops(self, faces: Faces) -> None:
+        size = self.cfg.input_size
+        if len(faces) and faces.crop_size != (size, size):
+            raise ValueError(
+                f"{self.name} expects {size}x{size} crops; got {faces.crop_size[0]}x{faces.crop_size[1]}"
+            )

@@ -1,0 +1,1 @@
+"""Training detectors. Submodules import their heavy dependencies (torch, scikit-learn) lazily."""

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import unmask.detectors._base as base
+from unmask.detectors import DetectorCfg, create_detector, list_detectors, register_detector
+from unmask.errors import ConfigError, UnknownNameError, WeightsError
+from unmask.faces import Faces
+
+
+def random_faces(size: int, n: int = 3) -> Faces:
+    rng = np.random.default_rng(0)
+    return Faces(
+        crops=rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8),
+        boxes_xyxy=np.tile([0, 0, size, size], (n, 1)),
+        frame_index=np.arange(n),
+        track_id=np.zeros(n),
+        score=np.ones(n),
+        landmarks=np.zeros((n, 5, 2)),
+    )
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_every_detector_scores_probabilities(name: str) -> None:
+    det = create_detector(name)
+    faces = random_faces(det.cfg.input_size)
+    p = det.score(faces)
+    assert p.shape == (3,) and p.dtype == np.float32
+    assert np.all((p >= 0) & (p <= 1))
+    assert det.score(faces[np.zeros(3, bool)]).shape == (0,)
+    assert det.cfg.name == name and len(det.cfg.sha256) == 64
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_detector_rejects_wrong_crop_size(name: str) -> None:
+    det = create_detector(name)
+    with pytest.raises(ValueError, match="expects"):
+        det.score(random_faces(det.cfg.input_size + 1))
+
+
+def test_default_alias_and_unknown_name_suggestion() -> None:
+    assert create_detector("default").name in list_detectors()
+    with pytest.raises(UnknownNameError, match="did you mean 'spectrum'"):
+        create_detector("spectrun")
+
+
+def test_list_detectors_pattern() -> None:
+    assert list_detectors("spec*") == ["spectrum"]
+    assert list_detectors("nothing*") == []
+
+
+def test_registering_a_name_twice_is_an_error() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_detector("spectrum")(lambda: None)  # type: ignore[arg-type, return-value]
+
+
+def test_checksum_mismatch_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = base.weights_dir()
+    for f in src.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    weights = tmp_path / "spectrum.npz"
+    weights.write_bytes(weights.read_bytes() + b"tampered")
+    monkeypatch.setattr(base, "weights_dir", lambda: tmp_path)
+    base.load_cfg.cache_clear()
+    try:
+        with pytest.raises(WeightsError, match="does not match"):
+            create_detector("spectrum")
+    finally:
+        base.load_cfg.cache_clear()
+
+
+def test_cfg_unknown_key_suggests_nearest() -> None:
+    data = json.loads((base.weights_dir() / "spectrum.json").read_text())
+    data["input_sise"] = data.pop("input_size")
+    with pytest.raises(ConfigError, match="did you mean 'input_size'"):
+        DetectorCfg.from_dict(data)
