@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import cli_env
 
+from tests.conftest import cli_env
 from unmask.errors import ConsentError, DatasetError, UnknownNameError
 from unmask.forge._workspace import Workspace
 from unmask.forge.builder import build_dataset
@@ -116,15 +116,15 @@ def test_a_killed_build_resumes_to_the_same_dataset(workspace: Workspace, tmp_pa
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(spec().to_dict()))
     out = tmp_path / "killed"
-    kill_at = 2 * FRAMES + 3  # in the middle of writing the third video
-    code = (
+    code = (  # SIGKILL in the middle of writing the third video
         "import os, signal, sys\n"
         "import unmask.media\n"
         "original = unmask.media.VideoWriter.write\n"
-        "count = [0]\n"
+        "writers = []\n"
         "def write(self, rgb):\n"
-        "    count[0] += 1\n"
-        f"    if count[0] == {kill_at}:\n"
+        "    if self not in writers:\n"
+        "        writers.append(self)\n"
+        "    if len(writers) == 3 and self.frames_written == 2:\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return original(self, rgb)\n"
         "unmask.media.VideoWriter.write = write\n"
@@ -166,11 +166,12 @@ def test_a_full_disk_stops_cleanly_and_the_build_resumes(
     reference = tmp_path / "reference"
     build_dataset(spec(), reference, workspace=workspace)
     original = unmask.media.VideoWriter.write
-    count = [0]
+    writers: list[object] = []
 
-    def write(self, rgb):
-        count[0] += 1
-        if count[0] == 3 * FRAMES + 2:
+    def write(self, rgb):  # the disk fills up while the fourth video is written
+        if self not in writers:
+            writers.append(self)
+        if len(writers) == 4 and self.frames_written == 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return original(self, rgb)
 
