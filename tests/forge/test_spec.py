@@ -79,3 +79,11 @@ def test_yaml_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text("uses: [research]\nmethodz: {}\n")
     with pytest.raises(ConfigError, match=r"broken\.yaml: unknown key 'methodz'"):
         load_spec(path)
+
+
+def test_the_documented_example_spec_loads() -> None:
+    from tests.conftest import REPO
+
+    spec = load_spec(REPO / "docs" / "forge_example_spec.yaml")
+    assert set(spec.methods) == {"swap", "reenact", "dfae"}
+    assert spec.perturbations.apply["downscale"] == {"factor": 0.25}

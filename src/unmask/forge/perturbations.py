@@ -298,8 +298,11 @@ def _image_files(folder: str) -> list[Path]:
 def image(
     video: VideoFrames, *, scale: float, alpha: float, seed: int, folder: str | None
 ) -> VideoFrames:
-    """Another picture laid over part of the frame: one from ``folder`` (pictures without
-    people that you own), or a generated one when no folder is given."""
+    """Another picture over part of the frame: from ``folder``, else a generated one.
+
+    Use a folder of pictures you own that show no people: a person in a distractor would be
+    one more identity the consent ledger knows nothing about.
+    """
     from unmask.media import read_image
 
     rng = np.random.default_rng(seed)
