@@ -54,11 +54,11 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 ENCODER_OPTIONS = {"threads": "2", "x264-params": "mbtree=0"}
 
 
-def _get_method(name: str) -> Any:
+def _get_method(name: str, params: Mapping[str, Any] | None = None) -> Any:
     """The forge method registered as ``name`` (imported lazily: it may need torch)."""
     from unmask.forge.methods import create_method
 
-    return create_method(name)
+    return create_method(name, **dict(params or {}))
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ class _Builder:
         workspace: Workspace,
         ledger: Ledger,
         plan: Plan,
+        methods: Mapping[str, Any],
         now: datetime | None,
     ) -> None:
         self.spec = spec
@@ -151,16 +152,11 @@ class _Builder:
         self.ledger = ledger
         self.plan = plan
         self.footage = {f.footage_id: f for f in ledger.footage(status="accepted")}
-        self.methods: dict[str, Any] = {}
+        self.methods = dict(methods)
         self.clips: OrderedDict[tuple[str, int], _Clip] = OrderedDict()
         self.dataset_id = ledger.register_dataset(out)
 
     # -- inputs ------------------------------------------------------------------------------
-
-    def method(self, name: str) -> Any:
-        if name not in self.methods:
-            self.methods[name] = _get_method(name)
-        return self.methods[name]
 
     def clip(self, footage_id: str) -> _Clip:
         """The first ``spec.frames`` frames of a footage file, at most ``max_side`` px."""
@@ -210,7 +206,7 @@ class _Builder:
         target = self.clip(item.target_footage)
         if item.label == "REAL":
             return target.frames, target.fps, {}, target
-        method = self.method(item.method)
+        method = self.methods[item.method]
         source = None
         if item.source_footage:
             source = self._method_clip(
@@ -374,14 +370,14 @@ def build_dataset(
                 f"a purge of actor {pending[0][1]} is unfinished; run `unmask forge purge` first"
             )
         pools, notes = resolve_actors(ledger, spec, now=now)
-        needs_source = {m: bool(_get_method(m).spec.needs_source) for m in spec.methods}
-        plan = make_plan(spec, pools, needs_source)
+        methods = {m: _get_method(m, mp.params) for m, mp in spec.methods.items()}
+        plan = make_plan(spec, pools, {m: bool(f.spec.needs_source) for m, f in methods.items()})
         notes += plan.notes
         with dataset_lock(paths):
             _load_or_save_plan(paths, spec, plan)
             shutil.rmtree(paths.staging, ignore_errors=True)
             shutil.rmtree(paths.work, ignore_errors=True)
-            builder = _Builder(spec, out, ws, ledger, plan, now)
+            builder = _Builder(spec, out, ws, ledger, plan, methods, now)
             entries = read_journal(paths.journal)
             rows = complete(out, entries, "video")
             sheets = {e["method"]: f for f, e in complete(out, entries, "sheet").items()}

@@ -10,7 +10,7 @@
     splits: {train: 0.7, validation: 0.1, public_test: 0.1, private_test: 0.1}
     methods:
       swap: 10                       # number of fakes (or {count: 10})
-      reenact: {count: 5}
+      reenact: {count: 5, params: {}}   # params: keyword arguments of the method
     perturbations:
       rate: 0.5                      # share of videos (real and fake alike) perturbed
       max_per_video: 2
@@ -74,16 +74,21 @@ def _number(
 
 @dataclass(frozen=True)
 class MethodPlan:
-    """How many fakes one generation method makes, over all splits."""
+    """How many fakes one generation method makes, over all splits, and its parameters
+    (keyword arguments of the method's factory; unknown ones are refused when it is created)."""
 
     count: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_value(cls, value: Any, where: str) -> MethodPlan:
         if not isinstance(value, Mapping):
             return cls(count=_number(value, f"{where}.count", kind=int, lo=0))
         _reject_unknown(value, [f.name for f in dataclasses.fields(cls)], where)
-        return cls(count=_number(value.get("count", 0), f"{where}.count", kind=int, lo=0))
+        return cls(
+            count=_number(value.get("count", 0), f"{where}.count", kind=int, lo=0),
+            params=dict(_mapping(value.get("params"), f"{where}.params")),
+        )
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,10 @@ class BuildSpec:
             "crf": self.crf,
             "part_size": self.part_size,
             "splits": dict(self.splits),
-            "methods": {k: {"count": v.count} for k, v in sorted(self.methods.items())},
+            "methods": {
+                k: {"count": v.count, "params": dict(v.params)}
+                for k, v in sorted(self.methods.items())
+            },
             "perturbations": {
                 "rate": self.perturbations.rate,
                 "max_per_video": self.perturbations.max_per_video,
