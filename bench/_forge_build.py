@@ -1,7 +1,7 @@
 """Time to build a forge dataset from ../shared/data/real_videos, each clip as a consenting actor.
 
     python bench/_forge_build.py [--clips 10] [--methods swap:4,reenact:3,dfae:3] [--frames 48]
-                                 [--out DIR] [--keep]
+                                 [--params '{"dfae": {"train_minutes": 2}}'] [--out DIR]
 
 The research clips stand in for consenting actors (a placeholder consent document per clip);
 nothing of them enters the repository, and everything is written under a temporary folder
@@ -19,6 +19,7 @@ Prints seconds, videos per minute and b/a, c/a, and the contact sheets' paths.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import tempfile
@@ -97,6 +98,7 @@ def build_dataset_timing(
     *,
     clips: int = 10,
     methods: Mapping[str, int] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
     frames: int = 48,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -118,7 +120,10 @@ def build_dataset_timing(
             "seed": seed,
             "frames": frames,
             "splits": {"train": 0.5, "validation": 0.1, "public_test": 0.2, "private_test": 0.2},
-            "methods": methods,
+            "methods": {
+                m: {"count": n, "params": dict((params or {}).get(m, {}))}
+                for m, n in methods.items()
+            },
             "perturbations": {
                 "rate": 0.3,
                 "max_per_video": 2,
@@ -169,6 +174,12 @@ def main() -> None:
     parser.add_argument("--videos", type=Path, default=SHARED / "real_videos")
     parser.add_argument("--clips", type=int, default=10)
     parser.add_argument("--methods", type=_methods, default=_methods("swap:4,reenact:3,dfae:3"))
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help="method parameters as JSON: {method: {name: value}}",
+    )
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -184,6 +195,7 @@ def main() -> None:
             work,
             clips=args.clips,
             methods=args.methods,
+            params=args.params,
             frames=args.frames,
             seed=args.seed,
         )
