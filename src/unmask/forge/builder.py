@@ -113,10 +113,13 @@ def resolve_actors(
         accepted = ledger.footage(actor, status="accepted")
         videos = tuple(f.footage_id for f in accepted if f.kind == "video")
         if not accepted or ("source" not in roles and not videos):
-            why = f"actor {actor} has no accepted footage" + ("" if not accepted else " video")
+            missing = "accepted footage" if not accepted else "accepted video (photos only)"
             if explicit:
-                raise ConfigError(f"{why}; import some with `unmask forge ingest {actor} FILE`")
-            notes.append(f"{actor} left out: {why.split(' ', 2)[2]}")
+                raise ConfigError(
+                    f"actor {actor} has no {missing}; import some with "
+                    f"`unmask forge ingest {actor} FILE`"
+                )
+            notes.append(f"{actor} left out: no {missing}")
             continue
         pools[actor] = ActorPool(actor, roles, videos, tuple(f.footage_id for f in accepted))
     if not pools:

@@ -16,148 +16,45 @@ earlier grant of the actor. The audit log is append-only (SQLite triggers refuse
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from unmask.errors import ConfigError, ConsentError, UnknownNameError, UnmaskError
+from unmask.forge._ledger_records import (
+    ROLES,
+    USES,
+    ActorConsent,
+    AuditEntry,
+    ConsentEvent,
+    FootageRecord,
+    check_names,
+    event_from_row,
+    footage_from_row,
+    sha256_file,
+    stamp,
+    utc_now,
+)
 from unmask.forge._ledger_schema import LATEST_VERSION, MIGRATIONS
 from unmask.forge._workspace import Workspace
 
-ROLES = ("source", "target")
-"""``target``: the actor's footage appears in the dataset (as a REAL video, and altered by
-methods). ``source``: the actor's face or motion is transferred onto other actors' footage."""
-
-USES = ("research", "training", "evaluation", "public_release", "commercial")
-"""What a dataset may be used for; a build names its uses and every actor must allow them all."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _stamp(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _check_names(kind: str, names: Iterable[str], known: Sequence[str]) -> tuple[str, ...]:
-    out = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
-    for name in out:
-        if name not in known:
-            raise UnknownNameError(kind, name, known)
-    if not out:
-        raise ConfigError(f"no {kind} given; choose from {', '.join(known)}")
-    return out
-
-
-@dataclass(frozen=True)
-class ConsentEvent:
-    """One record of the ledger: a grant (roles, uses, expiry, document hash) or a revocation."""
-
-    event_id: int
-    actor_id: str
-    kind: str  # "grant" | "revoke"
-    roles: tuple[str, ...]
-    uses: tuple[str, ...]
-    expires_on: date | None
-    document_sha256: str | None
-    reason: str
-    recorded_at: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "actor_id": self.actor_id,
-            "kind": self.kind,
-            "roles": list(self.roles),
-            "uses": list(self.uses),
-            "expires_on": self.expires_on.isoformat() if self.expires_on else None,
-            "document_sha256": self.document_sha256,
-            "reason": self.reason,
-            "recorded_at": self.recorded_at,
-        }
-
-
-@dataclass(frozen=True)
-class ActorConsent:
-    """An actor's standing at one moment: the grants still valid, and why others are not."""
-
-    actor_id: str
-    valid: tuple[ConsentEvent, ...]
-    revoked_at: str | None  # time of the latest revocation, if any grant was ended by one
-    expired: tuple[ConsentEvent, ...] = field(default=())
-
-    def allows(self, role: str, uses: Iterable[str]) -> bool:
-        wanted = set(uses)
-        return any(role in g.roles and wanted <= set(g.uses) for g in self.valid)
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        return tuple(r for r in ROLES if any(r in g.roles for g in self.valid))
-
-
-@dataclass(frozen=True)
-class FootageRecord:
-    """One imported file of an actor, accepted or rejected (with the reason)."""
-
-    footage_id: str
-    actor_id: str
-    path: str | None  # relative to the workspace root; None once purged
-    sha256: str
-    kind: str  # "video" | "image"
-    status: str  # "accepted" | "rejected" | "purged"
-    reason: str = ""
-    width: int = 0
-    height: int = 0
-    fps: float = 0.0
-    n_frames: int = 0
-    stats: dict[str, Any] = field(default_factory=dict)
-    added_at: str = ""
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    seq: int
-    at: str
-    action: str
-    actor_id: str | None
-    detail: dict[str, Any]
-
-
-def _event(row: sqlite3.Row) -> ConsentEvent:
-    return ConsentEvent(
-        event_id=row["event_id"],
-        actor_id=row["actor_id"],
-        kind=row["kind"],
-        roles=tuple(json.loads(row["roles"])),
-        uses=tuple(json.loads(row["uses"])),
-        expires_on=date.fromisoformat(row["expires_on"]) if row["expires_on"] else None,
-        document_sha256=row["document_sha256"],
-        reason=row["reason"],
-        recorded_at=row["recorded_at"],
-    )
-
-
-def _footage(row: sqlite3.Row) -> FootageRecord:
-    data = dict(row)
-    data["stats"] = json.loads(data["stats"])
-    return FootageRecord(**data)
+__all__ = [
+    "ROLES",
+    "USES",
+    "ActorConsent",
+    "AuditEntry",
+    "ConsentEvent",
+    "FootageRecord",
+    "Ledger",
+    "sha256_file",
+    "utc_now",
+]
 
 
 class Ledger:
@@ -250,7 +147,7 @@ class Ledger:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO audit_log (at, action, actor_id, detail) VALUES (?, ?, ?, ?)",
-                (_stamp(utc_now()), action, actor_id, json.dumps(detail, sort_keys=True)),
+                (stamp(utc_now()), action, actor_id, json.dumps(detail, sort_keys=True)),
             )
 
     def audit_log(self, actor_id: str | None = None) -> list[AuditEntry]:
@@ -288,8 +185,8 @@ class Ledger:
 
         ``document`` is the signed consent form; only its sha256 is stored.
         """
-        roles_ = _check_names("consent role", roles, ROLES)
-        uses_ = _check_names("consent use", uses, USES)
+        roles_ = check_names("consent role", roles, ROLES)
+        uses_ = check_names("consent use", uses, USES)
         when = now or utc_now()
         if expires_on is not None and expires_on <= when.date():
             raise ConfigError(
@@ -305,7 +202,7 @@ class Ledger:
                 actor_id = self._new_actor_id()
                 db.execute(
                     "INSERT INTO actors (actor_id, created_at) VALUES (?, ?)",
-                    (actor_id, _stamp(when)),
+                    (actor_id, stamp(when)),
                 )
             else:
                 self.require_actor(actor_id)
@@ -318,7 +215,7 @@ class Ledger:
                     json.dumps(list(uses_)),
                     expires_on.isoformat() if expires_on else None,
                     doc_hash,
-                    _stamp(when),
+                    stamp(when),
                 ),
             )
             self.audit(
@@ -348,7 +245,7 @@ class Ledger:
             cur = db.execute(
                 "INSERT INTO consent_events (actor_id, kind, reason, recorded_at) "
                 "VALUES (?, 'revoke', ?, ?)",
-                (actor_id, reason, _stamp(now or utc_now())),
+                (actor_id, reason, stamp(now or utc_now())),
             )
             self.audit("consent.revoke", actor_id, event_id=cur.lastrowid, reason=reason)
         return self.events(actor_id)[-1]
@@ -358,7 +255,7 @@ class Ledger:
         args: tuple[Any, ...] = ()
         if actor_id is not None:
             sql, args = sql + " WHERE actor_id = ?", (actor_id,)
-        return [_event(r) for r in self._db.execute(sql + " ORDER BY event_id", args)]
+        return [event_from_row(r) for r in self._db.execute(sql + " ORDER BY event_id", args)]
 
     def consent(self, actor_id: str, *, now: datetime | None = None) -> ActorConsent:
         """The actor's valid grants at ``now`` (default: the current time)."""
@@ -410,7 +307,7 @@ class Ledger:
     def add_footage(self, record: FootageRecord) -> FootageRecord:
         """Store a footage record; returns it as stored (with ``added_at``)."""
         self.require_actor(record.actor_id)
-        record = replace(record, added_at=record.added_at or _stamp(utc_now()))
+        record = replace(record, added_at=record.added_at or stamp(utc_now()))
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO footage (footage_id, actor_id, path, sha256, kind, status, reason, "
@@ -453,13 +350,13 @@ class Ledger:
             args.append(status)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db.execute(f"SELECT * FROM footage{where} ORDER BY footage_id", args)
-        return [_footage(r) for r in rows]
+        return [footage_from_row(r) for r in rows]
 
     def footage_by_sha(self, sha256: str) -> FootageRecord | None:
         row = self._db.execute(
             "SELECT * FROM footage WHERE sha256 = ? AND status != 'purged'", (sha256,)
         ).fetchone()
-        return _footage(row) if row else None
+        return footage_from_row(row) if row else None
 
     def mark_footage_purged(self, footage_id: str) -> None:
         with self.transaction() as db:
@@ -478,7 +375,7 @@ class Ledger:
             if row:
                 return int(row[0])
             cur = db.execute(
-                "INSERT INTO datasets (path, created_at) VALUES (?, ?)", (key, _stamp(utc_now()))
+                "INSERT INTO datasets (path, created_at) VALUES (?, ?)", (key, stamp(utc_now()))
             )
             self.audit("dataset.register", None, path=key)
             return int(cur.lastrowid or 0)
@@ -495,7 +392,7 @@ class Ledger:
             db.execute(
                 "INSERT OR REPLACE INTO derived (dataset_id, relpath, sha256, created_at) "
                 "VALUES (?, ?, ?, ?)",
-                (dataset_id, relpath, sha256, _stamp(utc_now())),
+                (dataset_id, relpath, sha256, stamp(utc_now())),
             )
             db.execute(
                 "DELETE FROM derived_actors WHERE dataset_id = ? AND relpath = ?",
@@ -542,7 +439,7 @@ class Ledger:
                     return purge_id
             cur = db.execute(
                 "INSERT INTO purges (actor_id, status, started_at) VALUES (?, 'pending', ?)",
-                (actor_id, _stamp(utc_now())),
+                (actor_id, stamp(utc_now())),
             )
             self.audit("purge.start", actor_id, purge_id=cur.lastrowid)
             return int(cur.lastrowid or 0)
@@ -552,6 +449,6 @@ class Ledger:
             db.execute(
                 "UPDATE purges SET status = 'done', finished_at = ?, summary = ? "
                 "WHERE purge_id = ?",
-                (_stamp(utc_now()), json.dumps(summary, sort_keys=True), purge_id),
+                (stamp(utc_now()), json.dumps(summary, sort_keys=True), purge_id),
             )
             self.audit("purge.done", actor_id, purge_id=purge_id, **summary)
