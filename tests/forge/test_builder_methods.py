@@ -165,9 +165,13 @@ def test_per_pair_work_is_cached_in_the_workspace_and_purged(
 
     victim = fakes[0]["source_actor"]
     target_real = next(
-        r for r in manifest(out) if r["label"] == "REAL" and r["target_actor"] == fakes[0]["target_actor"]
+        r
+        for r in manifest(out)
+        if r["label"] == "REAL" and r["target_actor"] == fakes[0]["target_actor"]
     )
-    journal = [json.loads(line) for line in (out / ".forge" / "journal.jsonl").read_text().splitlines()]
+    journal = [
+        json.loads(line) for line in (out / ".forge" / "journal.jsonl").read_text().splitlines()
+    ]
     (sheet,) = [e for e in journal if e["kind"] == "sheet"]
     with Ledger.open(workspace) as ledger:
         ledger.revoke(victim)

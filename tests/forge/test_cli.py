@@ -107,44 +107,16 @@ def test_consent_ingest_build_revoke_purge_from_the_command_line(
 
 def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
+    build = ["forge", "build", str(spec), "--out", str(tmp_path / "o"), "-w"]
     spec.write_text("uses: [research]\nmethds: {swap: 2}\n")
-    code, _, err = run(
-        capsys,
-        "forge",
-        "build",
-        str(spec),
-        "--out",
-        str(tmp_path / "o"),
-        "-w",
-        str(tmp_path / "ws"),
-    )
+    code, _, err = run(capsys, *build, str(tmp_path / "ws"))
     assert code == 1
     assert err.strip().count("\n") == 0
     assert "unknown key 'methds'" in err and "did you mean 'methods'" in err
     spec.write_text("uses: [research]\n")
-    code, _, err = run(
-        capsys,
-        "forge",
-        "build",
-        str(spec),
-        "--out",
-        str(tmp_path / "o"),
-        "-w",
-        str(tmp_path / "none"),
-    )
+    code, _, err = run(capsys, *build, str(tmp_path / "none"))
     assert code == 1 and "no forge ledger" in err
-    code, _, err = run(
-        capsys,
-        "forge",
-        "consent",
-        "add",
-        "-w",
-        str(tmp_path / "ws"),
-        "--roles",
-        "targt",
-        "--uses",
-        "research",
-        "--document",
-        str(consent_document(tmp_path / "d.txt")),
-    )
+    doc = str(consent_document(tmp_path / "d.txt"))
+    add = ["forge", "consent", "add", "-w", str(tmp_path / "ws"), "--document", doc]
+    code, _, err = run(capsys, *add, "--roles", "targt", "--uses", "research")
     assert code == 1 and "did you mean 'target'" in err
