@@ -33,7 +33,11 @@ def make_clip(path: Path, seconds: int = 10, fps: int = 30) -> Path:
     face = read_image(Path(str(resources.files("unmask") / "samples" / "astronaut.jpg")))
     face = cv2.resize(face[0:300, 100:360], (390, 450))
     rng = np.random.default_rng(0)
-    background = cv2.resize(rng.integers(40, 210, (27, 48, 3), dtype=np.uint8), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    background = cv2.resize(
+        rng.integers(40, 210, (27, 48, 3), dtype=np.uint8),
+        (1920, 1080),
+        interpolation=cv2.INTER_CUBIC,
+    )
     with VideoWriter(path, fps=fps, crf=23, preset="medium") as w:
         for i in range(seconds * fps):
             frame = np.roll(background, i * 2, axis=1).copy()
@@ -56,11 +60,15 @@ def decode_all(path: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--detector", default="default")
-    parser.add_argument("--no-fast-decode", action="store_true", help="decode every frame (no skipping)")
+    parser.add_argument(
+        "--no-fast-decode", action="store_true", help="decode every frame (no skipping)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "face_1080p_10s.mp4")
@@ -76,7 +84,9 @@ def main() -> None:
             scan_times.append(r.timings["total"])
             stages.append(r.timings)
         a, b = statistics.median(decode_times), statistics.median(scan_times)
-        print(f"clip: 10 s, 1920x1080, 30 fps, H.264 (x264 medium, crf 23); detector {scanner.detector.name}")
+        print(
+            f"clip: 10 s, 1920x1080, 30 fps, H.264 (x264 medium, crf 23); detector {scanner.detector.name}"
+        )
         print(f"models loaded in {load_s:.2f} s (once per process)")
         print(f"(a) PyAV decode of all 300 frames: {a:.3f} s")
         print(f"(b) scan, {args.frames} frames, end to end: {b:.3f} s per video")
@@ -90,7 +100,9 @@ def main() -> None:
         for v in videos:
             scanner.scan(v)
         elapsed = time.perf_counter() - start
-        print(f"ffpp_c40: {len(videos)} videos in {elapsed:.1f} s = {60 * len(videos) / elapsed:.1f} videos/min")
+        print(
+            f"ffpp_c40: {len(videos)} videos in {elapsed:.1f} s = {60 * len(videos) / elapsed:.1f} videos/min"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Alembic migrations of the arena schema (applied by ``unmask arena serve``)."""

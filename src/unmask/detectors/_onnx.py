@@ -1,0 +1,42 @@
+"""Detectors whose network is an ONNX file taking uint8 (N, H, W, 3) crops, giving logits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from unmask.detectors._base import Detector, DetectorCfg, verified_weights
+from unmask.faces import Faces
+
+
+class OnnxDetector(Detector):
+    """Runs ``cfg.weights`` with onnxruntime in batches; P(fake) = sigmoid(logit)."""
+
+    def __init__(self, cfg: DetectorCfg, *, batch_size: int = 32, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        super().__init__(cfg)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session: Any = ort.InferenceSession(
+            str(verified_weights(cfg)), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+        self.batch_size = batch_size
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        out = [
+            self.session.run(
+                None, {self.input_name: np.ascontiguousarray(crops[i : i + self.batch_size])}
+            )[0]
+            for i in range(0, len(crops), self.batch_size)
+        ]
+        return np.concatenate(out).reshape(-1).astype(np.float64)
+
+    def score(self, faces: Faces) -> np.ndarray:
+        self._check_crops(faces)
+        if not len(faces):
+            return np.zeros(0, np.float32)
+        return (1.0 / (1.0 + np.exp(-self.logits(faces.crops)))).astype(np.float32)

@@ -1,0 +1,161 @@
+"""Typed training configuration, loaded once from YAML; unknown keys are rejected with the
+nearest valid key suggested."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from unmask.errors import ConfigError, closest_names
+
+
+@dataclass(frozen=True)
+class DataCfg:
+    real_videos: list[Path] = field(
+        default_factory=list
+    )  # folders of real videos (self-blending sources)
+    real_photos: list[Path] = field(default_factory=list)  # folders of real photos
+    crop_folders: list[Path] = field(
+        default_factory=list
+    )  # <root>/<split>/<method>/*.jpg (youtube = real)
+    crop_split: str = "train"
+    use_labelled_fakes: bool = True  # mix in the fake crops of crop_folders
+    frames_per_video: int = 16
+    cache_dir: Path = Path("runs/cache")
+    val_fraction: float = 0.15  # of identities, for checkpoint selection and calibration
+
+
+@dataclass(frozen=True)
+class SbiCfg:
+    enabled: bool = True
+    p_fake_from_real: float = (
+        1.0  # each real face also yields a self-blended fake with this probability
+    )
+
+
+@dataclass(frozen=True)
+class AugmentCfg:
+    p_jpeg: float = 0.5
+    p_h264: float = 0.3
+    p_rescale: float = 0.3
+    p_blur: float = 0.2
+    p_noise: float = 0.2
+    p_colour: float = 0.3
+    p_flip: float = 0.5
+    box_jitter: float = 0.05  # random scale/shift of the face box, as a fraction of its size
+
+
+@dataclass(frozen=True)
+class OptimCfg:
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    max_steps: int | None = None  # stop early (tests, quick runs)
+    freeze_blocks: int = 0  # EfficientNet: keep the stem and the first N blocks frozen
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    backbone: str = "efficientnet_lite0"
+    input_size: int = 224
+    margin: float = 0.3
+    align: bool = True
+    out_dir: Path = Path("runs")
+    weights_dir: Path | None = None  # where the exported detector goes; default: runs/<name>/export
+    seed: int = 0
+    data: DataCfg = field(default_factory=DataCfg)
+    sbi: SbiCfg = field(default_factory=SbiCfg)
+    augment: AugmentCfg = field(default_factory=AugmentCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    calibration_clip: float = 0.01
+    aggregation_rules: list[str] = field(default_factory=lambda: ["mean", "topk_mean", "confident"])
+    precision: str = "fp32"  # exported ONNX: fp32, fp16 or int8
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir / self.name
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping; got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in data.items():
+        if key not in names:
+            close = closest_names(str(key), names)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f" (valid: {', '.join(sorted(names))})"
+            )
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+        values[key] = _convert(hints[key], value, f"{where}.{key}")
+    try:
+        return cls(**values)
+    except TypeError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)  # type: ignore[arg-type]
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _convert(args[0], value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list; got {value!r}")
+        return [_convert(typing.get_args(hint)[0], v, where) for v in value]
+    if hint is Path:
+        return Path(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}; got {value!r}")
+    return value
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a training config from YAML; relative data paths are relative to the YAML file.
+
+    >>> cfg = load_config("configs/effnet_sbi.yaml")  # doctest: +SKIP
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    data = {**(data or {}), **overrides}
+    cfg: TrainConfig = _build(TrainConfig, data, str(path))
+    base = path.resolve().parent
+
+    def rel(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p)
+
+    d = cfg.data
+    data_cfg = dataclasses.replace(
+        d,
+        real_videos=[rel(p) for p in d.real_videos],
+        real_photos=[rel(p) for p in d.real_photos],
+        crop_folders=[rel(p) for p in d.crop_folders],
+        cache_dir=rel(d.cache_dir),
+    )
+    weights_dir = rel(cfg.weights_dir) if cfg.weights_dir else None
+    return dataclasses.replace(
+        cfg, data=data_cfg, out_dir=rel(cfg.out_dir), weights_dir=weights_dir
+    )

@@ -1,0 +1,227 @@
+"""``unmask train CONFIG.yaml``: faces -> identity-disjoint split -> training -> ONNX export ->
+video-level aggregation choice and calibration -> a detector (ONNX + DetectorCfg JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from unmask._io import atomic_write_json
+from unmask.aggregate import aggregate_track
+from unmask.calibration import CalibrationCfg, PlattCalibrator
+from unmask.detectors._base import AggregationCfg, DetectorCfg, sha256_file
+from unmask.errors import DatasetError, UnmaskError
+from unmask.train.config import TrainConfig
+from unmask.train.faceset import FaceExtractor, FaceSet, Source
+from unmask.train.sources import crop_folder_sources, real_photo_sources, real_video_sources
+
+
+def collect_sources(cfg: TrainConfig) -> list[Source]:
+    d = cfg.data
+    sources: list[Source] = []
+    for folder in d.real_videos:
+        sources += real_video_sources(folder)
+    for folder in d.real_photos:
+        sources += real_photo_sources(folder)
+    for folder in d.crop_folders:
+        crops = crop_folder_sources(folder, d.crop_split)
+        sources += crops if d.use_labelled_fakes else [s for s in crops if s.label == 0]
+    if not sources:
+        raise DatasetError(
+            "the config names no data: set data.real_videos, data.real_photos or data.crop_folders"
+        )
+    return sources
+
+
+def identity_split(faces: FaceSet, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, val): whole identities go to one side, per group."""
+    rng = random.Random(seed)
+    val = np.zeros(len(faces), bool)
+    for group in sorted(set(faces.groups)):
+        ids = sorted(set(faces.identities[faces.groups == group]))
+        rng.shuffle(ids)
+        n_val = max(1, round(val_fraction * len(ids))) if len(ids) > 1 else 0
+        chosen = set(ids[:n_val])
+        val |= (faces.groups == group) & np.isin(faces.identities, list(chosen))
+    return ~val, val
+
+
+def _loader(dataset: Any, *, batch_size: int, shuffle: bool, seed: int) -> Any:
+    import torch
+    from torch.utils.data import DataLoader
+
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0, generator=g)
+
+
+def pseudo_videos(
+    faces: FaceSet, logits: np.ndarray, labels: np.ndarray, blended: np.ndarray
+) -> list[tuple[np.ndarray, int]]:
+    """Group validation face logits into "videos": the faces of one source file (real as
+    is, or all self-blended), so aggregation rules and calibration see video-level scores."""
+    groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    for k, (src, b) in enumerate(zip(faces.sources, blended, strict=True)):
+        groups[(str(src), bool(b))].append(k)
+    return [(logits[idx], int(labels[idx[0]])) for idx in map(np.asarray, groups.values())]
+
+
+def choose_aggregation(
+    videos: list[tuple[np.ndarray, int]], rules: list[str], clip: float
+) -> tuple[str, CalibrationCfg, dict[str, float]]:
+    """Fit Platt on each rule's video logits; keep the rule with the lowest log loss."""
+    y = np.array([label for _, label in videos], float)
+    results: dict[str, float] = {}
+    best: tuple[float, str, CalibrationCfg] | None = None
+    for rule in rules:
+        x = np.array([aggregate_track(lg, rule) for lg, _ in videos])
+        cal = PlattCalibrator().fit(x, y)
+        cal_cfg = CalibrationCfg.from_calibrator(
+            cal, clip=clip, fitted_on="validation pseudo-videos (identity-disjoint)"
+        )
+        p = cal_cfg.apply(x)
+        loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        results[rule] = round(loss, 5)
+        if best is None or loss < best[0]:
+            best = (loss, rule, cal_cfg)
+    assert best is not None
+    return best[1], best[2], results
+
+
+def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, Any]:
+    """Run the whole recipe; returns a summary (also written to run_dir/summary.json).
+
+    ``export_only`` skips training and exports the best checkpoint so far (e.g. of a run
+    still in progress).
+    """
+    import torch
+
+    from unmask.train.export import check_roundtrip, export_onnx
+    from unmask.train.loop import fit, predict
+    from unmask.train.models import build_model
+    from unmask.train.torchdata import FaceDataset
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.set_num_threads(cfg.optim.threads)
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    faces = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video).load(
+        collect_sources(cfg)
+    )
+    train_mask, val_mask = identity_split(faces, cfg.data.val_fraction, cfg.seed)
+    train_faces, val_faces = faces.subset(train_mask), faces.subset(val_mask)
+    common: dict[str, Any] = {
+        "size": cfg.input_size,
+        "margin": cfg.margin,
+        "align": cfg.align,
+        "seed": cfg.seed,
+    }
+    train_ds = FaceDataset(
+        train_faces, sbi=cfg.sbi.enabled, augment=cfg.augment, train=True, **common
+    )
+    val_ds = FaceDataset(val_faces, sbi=cfg.sbi.enabled, augment=None, train=False, **common)
+    print(
+        f"faces: {len(train_faces)} train, {len(val_faces)} val; samples: {len(train_ds)} train, {len(val_ds)} val",
+        flush=True,
+    )
+
+    model = build_model(
+        cfg.backbone, image_size=cfg.input_size, freeze_blocks=cfg.optim.freeze_blocks
+    )
+    o = cfg.optim
+    if export_only:
+        if not (run_dir / "best.pt").exists():
+            raise UnmaskError(
+                f"{run_dir / 'best.pt'}: no checkpoint yet; train first (without --export-only)"
+            )
+        result: dict[str, Any] = {"export_only": True}
+    else:
+        result = fit(
+            model,
+            _loader(train_ds, batch_size=o.batch_size, shuffle=True, seed=cfg.seed),
+            _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed),
+            run_dir=run_dir,
+            epochs=o.epochs,
+            lr=o.lr,
+            weight_decay=o.weight_decay,
+            warmup_steps=o.warmup_steps,
+            max_steps=o.max_steps,
+        )
+    best = torch.load(run_dir / "best.pt", weights_only=False)
+    model.load_state_dict(best["model"])
+
+    export_dir = cfg.weights_dir or run_dir / "export"
+    onnx_path = export_onnx(model, export_dir / f"{cfg.name}.onnx", input_size=cfg.input_size)
+    sample = np.stack([val_ds.sample(k)[0] for k in range(min(8, len(val_ds)))])
+    diff = check_roundtrip(model, onnx_path, sample)
+
+    val_logits, val_labels = predict(
+        model, _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed)
+    )
+    blended = np.array([b for _, b in val_ds.items])
+    val_face_set = val_faces.subset(np.array([i for i, _ in val_ds.items]))
+    videos = pseudo_videos(val_face_set, val_logits, val_labels, blended)
+    rule, calibration, rule_losses = choose_aggregation(
+        videos, cfg.aggregation_rules, cfg.calibration_clip
+    )
+
+    metrics = {
+        "val_frame_auc": round(float(best["val_auc"]), 4),
+        "val_frame_log_loss_uncalibrated": round(float(best["val_loss"]), 4),
+        "val_video_log_loss_by_rule": rule_losses,
+        "onnx_max_abs_diff": diff,
+        "best_epoch": int(best["epoch"]),
+    }
+    det_cfg = DetectorCfg(
+        name=cfg.name,
+        architecture=f"{cfg.backbone} fine-tuned end to end, 1 logit",
+        weights=onnx_path.name,
+        sha256=sha256_file(onnx_path),
+        input_size=cfg.input_size,
+        margin=cfg.margin,
+        align=cfg.align,
+        aggregation=AggregationCfg(rule=rule),
+        calibration=calibration,
+        license="Apache-2.0 (weights); see the model card for the licences of the pretrained weights and data",
+        trained_on=_describe_data(cfg),
+        metrics=metrics,
+        extra={
+            "train_config": _jsonable(dataclasses.asdict(cfg)),
+            "input": "uint8 RGB (N, H, W, 3), normalised inside",
+        },
+    )
+    atomic_write_json(export_dir / f"{cfg.name}.json", det_cfg.to_dict())
+    summary = {
+        "detector": det_cfg.to_dict(),
+        "fit": result,
+        "seconds": round(time.time() - started, 1),
+    }
+    atomic_write_json(run_dir / "summary.json", _jsonable(summary))
+    return summary
+
+
+def _describe_data(cfg: TrainConfig) -> str:
+    d = cfg.data
+    parts = [
+        f"real videos: {', '.join(p.name for p in d.real_videos)}" if d.real_videos else "",
+        f"real photos: {', '.join(p.name for p in d.real_photos)}" if d.real_photos else "",
+        f"crops ({d.crop_split}): {', '.join(p.name for p in d.crop_folders)}"
+        + ("" if d.use_labelled_fakes else " (real crops only)")
+        if d.crop_folders
+        else "",
+    ]
+    sbi = "; self-blended pseudo-fakes from every real face" if cfg.sbi.enabled else ""
+    return "; ".join(p for p in parts if p) + sbi
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))

@@ -1,0 +1,104 @@
+"""Torch datasets over a FaceSet: self-blended fakes and degradations made on the fly.
+
+Items are uint8 (H, W, 3) crops; the model normalises them itself (the exported ONNX
+takes the same uint8 input as the scanner gives it). Randomness comes from a generator
+seeded by (seed, epoch, item), so a run is reproducible and can resume mid-way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from unmask.train.augment import Degradations
+from unmask.train.config import AugmentCfg
+from unmask.train.faceset import FaceSet, final_crop
+from unmask.train.sbi import self_blend
+
+
+def degradations_from(cfg: AugmentCfg) -> Degradations:
+    return Degradations(
+        p_jpeg=cfg.p_jpeg,
+        p_h264=cfg.p_h264,
+        p_rescale=cfg.p_rescale,
+        p_blur=cfg.p_blur,
+        p_noise=cfg.p_noise,
+        p_colour=cfg.p_colour,
+    )
+
+
+def jitter_box(box: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """Scale and shift a box by up to ``amount`` of its size (detector boxes wobble)."""
+    if amount <= 0:
+        return box
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    s = 1 + rng.uniform(-amount, amount)
+    cx = (x1 + x2) / 2 + rng.uniform(-amount, amount) * w
+    cy = (y1 + y2) / 2 + rng.uniform(-amount, amount) * h
+    return np.array([cx - w * s / 2, cy - h * s / 2, cx + w * s / 2, cy + h * s / 2], np.float32)
+
+
+class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Each face as itself (its label) and, for real faces with ``sbi``, a self-blended fake.
+
+    ``train=False`` gives a fixed, un-augmented set (the self-blends still use a fixed seed
+    per item), for validation and calibration.
+    """
+
+    def __init__(
+        self,
+        faces: FaceSet,
+        *,
+        size: int,
+        margin: float,
+        align: bool,
+        sbi: bool,
+        augment: AugmentCfg | None,
+        seed: int = 0,
+        train: bool = True,
+    ) -> None:
+        self.faces = faces
+        self.size, self.margin, self.align = size, margin, align
+        self.augment = augment if train else None
+        self.degrade = degradations_from(augment) if (augment and train) else None
+        self.seed, self.train, self.epoch = seed, train, 0
+        items = [(i, False) for i in range(len(faces))]
+        if sbi:
+            items += [(i, True) for i in np.flatnonzero(faces.labels == 0)]
+        self.items = items
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def labels(self) -> np.ndarray:
+        return np.array(
+            [1 if blend else int(self.faces.labels[i]) for i, blend in self.items], np.float32
+        )
+
+    def sample(self, k: int) -> tuple[np.ndarray, int]:
+        i, blend = self.items[k]
+        rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, k])
+        f = self.faces
+        img, label = f.crops[i], int(f.labels[i])
+        mesh = f.mesh[i] if np.isfinite(f.mesh[i]).all() else None
+        if blend:
+            img, _ = self_blend(img, mesh, f.landmarks[i], rng=rng)
+            label = 1
+        box, lm = f.boxes[i], f.landmarks[i]
+        if self.augment:
+            box = jitter_box(box, self.augment.box_jitter, rng)
+        if self.degrade is not None:
+            img = self.degrade(img, rng)
+        crop = final_crop(img, box, lm, size=self.size, margin=self.margin, align=self.align)
+        if self.augment and rng.random() < self.augment.p_flip:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+        return crop, label
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        crop, label = self.sample(k)
+        return torch.from_numpy(crop), torch.tensor(float(label))
