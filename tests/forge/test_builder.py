@@ -245,3 +245,20 @@ def test_a_pending_purge_blocks_builds(
         ledger.start_purge(actors[0])
     with pytest.raises(DatasetError, match=r"purge .* unfinished"):
         build_dataset(spec(), tmp_path / "ds", workspace=workspace)
+
+
+def test_videos_never_outrun_the_landmarks_ingested(tmp_path: Path, document: Path) -> None:
+    from unmask.forge.ingest import ingest_footage
+
+    from .footage import face_clip
+
+    ws = Workspace(tmp_path / "ws")
+    with Ledger.open(ws, create=True) as ledger:
+        for variant in range(2):
+            actor = ledger.add_consent(
+                roles=["target"], uses=["research"], document=document
+            ).actor_id
+            clip = face_clip(tmp_path / f"c{variant}.mp4", variant)
+            assert ingest_footage(ledger, ws, actor, clip, max_frames=5).n_frames == 5
+    build_dataset(spec(splits={"train": 1.0}, perturbations={}), tmp_path / "ds", workspace=ws)
+    assert [r["frames"] for r in manifest(tmp_path / "ds")] == [5, 5]

@@ -187,3 +187,12 @@ def test_per_pair_work_is_cached_in_the_workspace_and_purged(
         if path != workspace.ledger_path:
             assert victim.encode() not in path.read_bytes(), path
     check_consistent(out)
+
+
+def test_forge_list_names_methods_and_perturbations(capsys: pytest.CaptureFixture[str]) -> None:
+    from unmask.cli import main
+
+    assert main(["forge", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "test_tint" in out and "target + source" in out
+    assert "downscale" in out and "factor=0.25" in out

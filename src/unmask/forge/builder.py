@@ -156,32 +156,37 @@ class _Builder:
         self.plan = plan
         self.footage = {f.footage_id: f for f in ledger.footage(status="accepted")}
         self.methods = dict(methods)
-        self.clips: OrderedDict[tuple[str, int], _Clip] = OrderedDict()
+        self.clips: OrderedDict[str, _Clip] = OrderedDict()
         self.dataset_id = ledger.register_dataset(out)
 
     # -- inputs ------------------------------------------------------------------------------
 
     def clip(self, footage_id: str) -> _Clip:
-        """The first ``spec.frames`` frames of a footage file, at most ``max_side`` px."""
-        key = (footage_id, self.spec.frames)
-        if key in self.clips:
-            self.clips.move_to_end(key)
-            return self.clips[key]
+        """The first ``spec.frames`` frames of a footage file, at most ``max_side`` px.
+
+        Never more frames than ingestion found landmarks for (``--max-frames``): a method
+        must not meet frames it has no landmarks for.
+        """
+        if footage_id in self.clips:
+            self.clips.move_to_end(footage_id)
+            return self.clips[footage_id]
         from unmask.media import iter_frames, read_image
 
         record = self.footage[footage_id]
         path = self.workspace.root / str(record.path)
+        landmarks = load_landmarks(self.workspace, footage_id)[: self.spec.frames]
         if record.kind == "image":
             frames = [read_image(path)]
         else:
-            frames = [rgb for _i, rgb in iter_frames(path, max_frames=self.spec.frames)]
-        landmarks = load_landmarks(self.workspace, footage_id)[: len(frames)]
-        if len(landmarks) < len(frames):
-            pad = np.full((len(frames) - len(landmarks), *landmarks.shape[1:]), np.nan, np.float32)
-            landmarks = np.concatenate([landmarks, pad])
+            frames = [rgb for _i, rgb in iter_frames(path, max_frames=len(landmarks))]
+        if len(frames) != len(landmarks):
+            raise UnmaskError(
+                f"footage {footage_id} gave {len(frames)} frames but has landmarks for "
+                f"{len(landmarks)}; the workspace copy may be damaged: re-import it"
+            )
         frames, landmarks = _fit(frames, landmarks, self.spec.max_side)
         clip = _Clip(frames, landmarks, record.fps if record.fps > 0 else 25.0)
-        self.clips[key] = clip
+        self.clips[footage_id] = clip
         while len(self.clips) > 4:
             self.clips.popitem(last=False)
         return clip
