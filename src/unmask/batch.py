@@ -14,11 +14,15 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from unmask._io import atomic_write_text
+from unmask._io import atomic_open, atomic_write_text
 from unmask._progress import progress
 from unmask.media import is_media_path, media_kind
 from unmask.scanner import NO_VERDICT_P, Scanner, ScanResult
+
+if TYPE_CHECKING:
+    from unmask.detectors import DetectorCfg
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,8 @@ def collect_inputs(paths: Sequence[str | Path]) -> tuple[list[ScanInput], list[s
     return inputs, problems
 
 
-def _failed(scanner: Scanner, item: ScanInput, message: str) -> ScanResult:
-    cfg = scanner.detector.cfg
+def failed_result(cfg: DetectorCfg, item: ScanInput, message: str) -> ScanResult:
+    """The error row of an input that could not be scanned with the detector of ``cfg``."""
     return ScanResult(
         path=str(item.path),
         kind=media_kind(item.path) if item.path.exists() else "unknown",
@@ -110,15 +114,16 @@ def _failed(scanner: Scanner, item: ScanInput, message: str) -> ScanResult:
 
 def scan_one(scanner: Scanner, item: ScanInput) -> ScanResult:
     """Scan one input; any failure becomes an error result so the batch goes on."""
+    cfg = scanner.detector.cfg
     if item.error:
-        return _failed(scanner, item, item.error)
+        return failed_result(cfg, item, item.error)
     try:
         return scanner.scan(item.path)
     except MemoryError:
-        return _failed(scanner, item, f"{item.path}: ran out of memory while scanning")
+        return failed_result(cfg, item, f"{item.path}: ran out of memory while scanning")
     except Exception as err:  # a bug must not lose the rest of the batch
-        return _failed(
-            scanner,
+        return failed_result(
+            cfg,
             item,
             f"{item.path}: internal error {type(err).__name__}: {err} (please report)",
         )
@@ -157,9 +162,10 @@ def write_submission(rows: Iterable[BatchRow], path: str | Path) -> None:
 
 
 def write_jsonl(rows: Iterable[BatchRow], path: str | Path) -> None:
-    """One ScanResult per line, with the submission ``filename`` added."""
-    lines = [
-        json.dumps({"filename": r.input.filename, **r.result.to_dict()}, ensure_ascii=False)
-        for r in rows
-    ]
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    """One ScanResult per line, with the submission ``filename`` added (written as it goes)."""
+    with atomic_open(path) as f:
+        for r in rows:
+            f.write(
+                json.dumps({"filename": r.input.filename, **r.result.to_dict()}, ensure_ascii=False)
+                + "\n"
+            )

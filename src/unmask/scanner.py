@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,8 +31,8 @@ from unmask import __version__
 from unmask.aggregate import aggregate_track, logit, video_logit
 from unmask.detectors import Detector, create_detector
 from unmask.errors import UnmaskError
-from unmask.faces import Faces, RetinaFace, crop_faces, track_faces
-from unmask.media import DEFAULT_LIMITS, MediaLimits, media_kind, read_image, sample_frames
+from unmask.faces import Faces, FrameDetections, RetinaFace, crop_faces, track_faces
+from unmask.media import DEFAULT_LIMITS, FrameSampler, MediaLimits, media_kind, read_image
 
 Status = Literal["ok", "no_face", "error"]
 NO_VERDICT_P = 0.5  # P(fake) reported when there is no face or the file failed
@@ -165,23 +166,17 @@ class Scanner:
     def _scan(self, path: Path, kind: str, timings: dict[str, float]) -> ScanResult:
         cfg = self.detector.cfg
         warnings: list[str] = []
-        with _timed(timings, "decode"):
-            if kind == "image":
+        if kind == "image":
+            with _timed(timings, "decode"):
                 rgb = read_image(path, limits=self.limits)
-                images = [rgb]
-                video_index = np.zeros(1, np.int64)
-                times = np.zeros(1)
-                media: dict[str, Any] = {"width": rgb.shape[1], "height": rgb.shape[0]}
-            else:
-                sampled = sample_frames(
-                    path, self.frames, skip_nonref=self.fast_decode, limits=self.limits
-                )
-                images, video_index, times = sampled.images, sampled.indices, sampled.timestamps
-                info = sampled.info
-                media = {k: v for k, v in info.to_dict().items() if k != "path"}
-                warnings += sampled.warnings
-        with _timed(timings, "detect"):
-            detections = self.face_detector.detect(images)
+            images, video_index, times = [rgb], np.zeros(1, np.int64), np.zeros(1)
+            media: dict[str, Any] = {"width": rgb.shape[1], "height": rgb.shape[0]}
+            with _timed(timings, "detect"):
+                detections = self.face_detector.detect(images)
+        else:
+            images, video_index, times, detections, media = self._decode_and_detect(
+                path, timings, warnings
+            )
         with _timed(timings, "crop"):
             tracked = track_faces(detections)
             faces = crop_faces(
@@ -213,6 +208,43 @@ class Scanner:
         if self.keep_evidence:
             result.evidence = _thumbnails(faces)
         return result
+
+    def _decode_and_detect(
+        self, path: Path, timings: dict[str, float], warnings: list[str]
+    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[FrameDetections], dict[str, Any]]:
+        """Decode the sampled frames and detect faces in chunks on a second thread, so that
+        detection overlaps decoding. ``timings["detect"]`` is the time spent waiting for
+        detection after decoding ended."""
+        sampler = FrameSampler(path, self.frames, skip_nonref=self.fast_decode, limits=self.limits)
+        images: list[np.ndarray] = []
+        indices: list[int] = []
+        times: list[float] = []
+        futures: list[Future[list[FrameDetections]]] = []
+        chunk = self.face_detector.batch_size
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            with _timed(timings, "decode"):
+                for index, t, rgb in sampler:
+                    images.append(rgb)
+                    indices.append(index)
+                    times.append(t)
+                    if len(images) % chunk == 0:
+                        futures.append(
+                            pool.submit(self.face_detector.detect_primary, images[-chunk:])
+                        )
+                if len(images) % chunk:
+                    futures.append(
+                        pool.submit(
+                            self.face_detector.detect_primary, images[-(len(images) % chunk) :]
+                        )
+                    )
+            with _timed(timings, "detect"):
+                detections = [d for f in futures for d in f.result()]
+                if not any(len(d) for d in detections):
+                    detections = self.face_detector.detect_fallback(images) or detections
+        assert sampler.info is not None
+        warnings += sampler.warnings
+        media = {k: v for k, v in sampler.info.to_dict().items() if k != "path"}
+        return images, np.asarray(indices, np.int64), np.asarray(times), detections, media
 
     def _aggregate(
         self, faces: Faces, face_p: np.ndarray, video_index: np.ndarray, times: np.ndarray

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from tests._media import numbered_frames, write_audio_only_mp4, write_vfr_video, write_video
 from unmask.errors import MediaLimitError, VideoReadError
-from unmask.media import MediaLimits, VideoWriter, iter_frames, probe, sample_frames
+from unmask.media import FrameSampler, MediaLimits, VideoWriter, iter_frames, probe, sample_frames
 
 
 def brightness_index(rgb: np.ndarray) -> int:
@@ -147,3 +148,29 @@ def test_duration_limit(clip: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(VideoReadError, match="no such file"):
         probe(tmp_path / "nope.mp4")
+
+
+def test_stream_without_duration_is_measured_first(tmp_path: Path) -> None:
+    """A raw H.264 elementary stream has no duration in any header."""
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i, f in enumerate(numbered_frames(30)):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    s = sample_frames(path, 5)
+    assert len(s) == 5 and s.complete
+    idx = [brightness_index(im) for im in s.images]
+    assert idx[0] <= 6 and idx[-1] >= 24 and np.all(np.diff(idx) > 3)
+
+
+def test_frame_sampler_yields_as_it_decodes(clip: Path) -> None:
+    sampler = FrameSampler(clip, 5)
+    got = [(i, round(t, 2)) for i, t, _ in sampler]
+    assert got == [(3, 0.3), (9, 0.9), (15, 1.5), (21, 2.1), (27, 2.7)]
+    assert sampler.info is not None and sampler.complete

@@ -10,11 +10,16 @@ HELP = """examples:
   unmask evaluate --labels ffpp_c40/ --detector default --frames 32 --json summary.json
   unmask evaluate --labels DIR/labels/test_labels.csv --root DIR/test --predictions sub.csv
   unmask evaluate --labels dfdc/ --predictions frames.csv --video-rule median
+  unmask evaluate --labels corpus/ --detector default --workers 4 --store scans.jsonl
 
 LABELS is a dataset folder or labels file; its layout is detected (forge manifest.jsonl,
 DFDC metadata.json parts, FaceForensics++, Celeb-DF, a DFDC labels CSV 'filename,label',
 a CSV 'path,label'). Predictions are a DFDC CSV 'filename,label' with label = P(FAKE), or
 'filename,frame,label' for frame-level scores. Top-level numbers are video level.
+
+With --detector and --store, the scan resumes: every scanned file is kept in the results
+store and a re-run scans only the files not done yet. --workers N scans on N processes,
+--cluster on a Dask cluster (docs/scale.md).
 """
 
 
@@ -45,6 +50,19 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--frames", type=int, default=32, help="frames sampled per video when scanning (default 32)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="with --detector: scan on N processes"
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="with --detector: scan on a Dask cluster (tcp://host:8786 or a scheduler JSON file)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="JSONL",
+        help="with --detector: keep results here and resume from them (JSON lines)",
     )
     p.add_argument(
         "--reader", metavar="NAME", help="force a dataset layout instead of detecting it"
@@ -153,6 +171,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"frame level: n={frame['n']} log_loss={frame['log_loss']:.4f} auc={auc}")
 
 
+def _scan(items: list[Any], args: argparse.Namespace) -> list[Any]:
+    from unmask.eval.evaluate import scan_items
+
+    kwargs = {"detector": args.detector, "frames": args.frames}
+    if not (args.store or args.workers != 1 or args.cluster):
+        return scan_items(items, **kwargs)
+    from unmask.scale import ResultStore
+
+    with ResultStore(args.store) as store:
+        return scan_items(items, **kwargs, workers=args.workers, cluster=args.cluster, store=store)
+
+
 def run(args: argparse.Namespace) -> int:
     from unmask._io import atomic_write_json, atomic_write_text
     from unmask.errors import ConfigError
@@ -162,7 +192,6 @@ def run(args: argparse.Namespace) -> int:
         match_predictions,
         matched_from_scans,
         read_predictions,
-        scan_items,
         submission_csv,
     )
 
@@ -172,6 +201,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.frames < 1:
         raise ConfigError(f"--frames must be at least 1; got {args.frames}")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1; got {args.workers}")
+    scale_options = args.workers != 1 or args.cluster or args.store
+    if scale_options and not args.detector:
+        raise ConfigError("--workers, --cluster and --store need --detector")
     settings = EvalSettings(
         threshold=args.threshold,
         eps=args.eps,
@@ -185,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     inputs: dict[str, Any] = {"labels": list(args.labels), "split": args.split, "match": args.match}
     statuses = None
     if args.detector:
-        statuses = scan_items(items, detector=args.detector, frames=args.frames)
+        statuses = _scan(items, args)
         matched = matched_from_scans(items, statuses)
         inputs["detector"] = {"name": args.detector, "frames": args.frames}
         if args.save_predictions:

@@ -26,6 +26,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("config", metavar="CONFIG.yaml")
     p.add_argument(
+        "--export-only", action="store_true", help="export and calibrate the best checkpoint so far"
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],

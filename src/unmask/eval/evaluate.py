@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from unmask.eval.submission import (
     parse_predictions,
     unknown_filename_problems,
 )
+
+if TYPE_CHECKING:
+    from unmask.scale import ResultStore
 
 __all__ = [
     "CI_METRICS",
@@ -334,20 +337,34 @@ def scan_items(
     frames: int = 32,
     scanner: ScannerLike | None = None,
     progress_enabled: bool | None = None,
+    workers: int = 1,
+    cluster: str | None = None,
+    store: ResultStore | None = None,
 ) -> list[ScanOutcome]:
     """Scan every labelled file with ``unmask.scanner.Scanner(detector, frames=frames)``.
 
     ``scanner`` replaces the real one (anything with ``scan(path)`` returning an object with
     ``p_fake``, ``status`` and ``error``). The scanner reports unreadable files and files
-    without faces by status with P(FAKE) = 0.5; the summary counts them.
+    without faces by status with P(FAKE) = 0.5; the summary counts them. ``workers``,
+    ``cluster`` (a Dask scheduler address) and ``store`` (a ``unmask.scale.ResultStore``,
+    which makes the scan resumable) run it through ``unmask.scale`` (docs/scale.md).
     """
     from unmask._progress import progress
 
     no_path = [it.file for it in items if it.path is None]
     if no_path:
         raise DatasetError(f"cannot scan {no_path[0]!r}: the label set does not say where it is")
+    if scanner is None and (workers != 1 or cluster is not None or store is not None):
+        return _scan_items_at_scale(
+            items,
+            detector=detector,
+            frames=frames,
+            workers=workers,
+            cluster=cluster,
+            store=store,
+            progress_enabled=progress_enabled,
+        )
     active = scanner if scanner is not None else _default_scanner(detector, frames)
-    out: list[ScanOutcome] = []
     bar = progress(
         items,
         total=len(items),
@@ -355,15 +372,41 @@ def scan_items(
         unit="file",
         enabled=progress_enabled,
     )
-    for it in bar:
-        result = active.scan(str(it.path))
-        p = float(result.p_fake)
-        if not (math.isfinite(p) and 0.0 <= p <= 1.0):
-            raise MetricInputError(
-                f"the scanner gave p_fake={p!r} for {it.file!r}; expected [0, 1]"
-            )
-        out.append(ScanOutcome(p, str(result.status), result.error, frame_scores(result.tracks)))
-    return out
+    return [_outcome(it, active.scan(str(it.path))) for it in bar]
+
+
+def _outcome(it: LabeledFile, result: ScanResultLike) -> ScanOutcome:
+    p = float(result.p_fake)
+    if not (math.isfinite(p) and 0.0 <= p <= 1.0):
+        raise MetricInputError(f"the scanner gave p_fake={p!r} for {it.file!r}; expected [0, 1]")
+    return ScanOutcome(p, str(result.status), result.error, frame_scores(result.tracks))
+
+
+def _scan_items_at_scale(
+    items: Sequence[LabeledFile],
+    *,
+    detector: str,
+    frames: int,
+    workers: int,
+    cluster: str | None,
+    store: ResultStore | None,
+    progress_enabled: bool | None,
+) -> list[ScanOutcome]:
+    from unmask.batch import ScanInput
+    from unmask.scale import ResultStore
+    from unmask.scale.scan import scan_inputs
+
+    inputs = [ScanInput(Path(str(it.path)), it.file) for it in items]
+    run = scan_inputs(
+        inputs,
+        store if store is not None else ResultStore(None),
+        detector=detector,
+        frames=frames,
+        workers=workers,
+        cluster=cluster,
+        show_progress=progress_enabled,
+    )
+    return [_outcome(it, row.result) for it, row in zip(items, run.rows, strict=True)]
 
 
 def frame_scores(tracks: Sequence[Any]) -> tuple[tuple[int, float], ...]:

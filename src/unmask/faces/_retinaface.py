@@ -148,9 +148,18 @@ class RetinaFace:
         """One ``FrameDetections`` per frame (RGB uint8 (H, W, 3))."""
         if not frames:
             return []
-        dets = self._detect_at(frames, self.det_size)
+        dets = self.detect_primary(frames)
         if any(len(d) for d in dets):
             return dets
+        return self.detect_fallback(frames) or dets
+
+    def detect_primary(self, frames: Sequence[np.ndarray]) -> list[FrameDetections]:
+        """Detection at ``det_size`` only (frames may come in chunks, e.g. while decoding)."""
+        return self._detect_at(frames, self.det_size) if frames else []
+
+    def detect_fallback(self, frames: Sequence[np.ndarray]) -> list[FrameDetections] | None:
+        """The larger sizes, tried when ``detect_primary`` found no face in any frame;
+        None when none of them finds one either."""
         longest = max(max(f.shape[:2]) for f in frames)
         tried = self.det_size
         for size in self.fallback_sizes:
@@ -163,7 +172,7 @@ class RetinaFace:
             )
             if any(len(d) for d in self._detect_at([frames[i] for i in probe], size)):
                 return self._detect_at(frames, size)
-        return dets
+        return None
 
     def _detect_at(self, frames: Sequence[np.ndarray], size: int) -> list[FrameDetections]:
         out: list[FrameDetections] = [FrameDetections.empty()] * len(frames)

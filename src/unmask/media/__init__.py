@@ -11,6 +11,7 @@ from unmask.media._kind import (
 )
 from unmask.media._limits import DEFAULT_LIMITS, MediaLimits
 from unmask.media._video import (
+    FrameSampler,
     SampledFrames,
     VideoInfo,
     VideoWriter,
@@ -24,6 +25,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MEDIA_EXTENSIONS",
     "VIDEO_EXTENSIONS",
+    "FrameSampler",
     "MediaKind",
     "MediaLimits",
     "SampledFrames",

@@ -105,6 +105,8 @@ def _open_video(
                 "(raise MediaLimits.max_duration_s)",
             )
         n_frames = int(stream.frames or 0)
+        if duration <= 0:  # no duration in the header (raw streams, some WebM): demux once
+            duration, n_frames = _measure_stream(path, fps)
         if n_frames <= 0 and duration > 0 and fps > 0:
             n_frames = round(duration * fps)
         info = VideoInfo(
@@ -121,6 +123,31 @@ def _open_video(
         yield container, stream, info
     finally:
         container.close()
+
+
+def _measure_stream(path: Path, fps: float) -> tuple[float, int]:
+    """Duration and frame count from the packets' timestamps, in a separate demuxing pass
+    (no decoding), for streams whose headers give no duration."""
+    count, first, last = 0, None, None
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                count += 1
+                if packet.pts is not None:
+                    first = packet.pts if first is None else min(first, packet.pts)
+                    last = packet.pts if last is None else max(last, packet.pts)
+            time_base = stream.time_base
+    except (av.error.FFmpegError, OSError) as err:
+        raise VideoReadError(path, f"cannot measure a stream without a duration ({err})") from None
+    if count == 0:
+        raise VideoReadError(path, "the video stream holds no frames")
+    step = 1 / fps if fps > 0 else 0.04
+    if first is not None and last is not None and time_base:
+        return float((last - first) * time_base) + step, count
+    return count * step, count
 
 
 def _rotation_k(frame: av.VideoFrame) -> int:
@@ -208,6 +235,86 @@ def _target_times(info: VideoInfo, start: float, n: int) -> np.ndarray:
     return start + info.duration_s * (np.arange(n) + 0.5) / n
 
 
+class FrameSampler:
+    """Iterate over the frames ``sample_frames`` picks, each as soon as it is decoded.
+
+    Yields ``(index, time_s, rgb)``. After the loop, ``info`` (with rotation),
+    ``complete`` and ``warnings`` describe the pass. Lets a caller start working on the
+    first frames (e.g. face detection) while the rest are still being decoded.
+
+    >>> sampler = FrameSampler("clip.mp4", 32)          # doctest: +SKIP
+    >>> for index, t, rgb in sampler: ...               # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        n: int = 32,
+        *,
+        skip_nonref: bool = False,
+        limits: MediaLimits = DEFAULT_LIMITS,
+    ) -> None:
+        if n < 1:
+            raise ValueError(f"n must be >= 1; got {n}")
+        self.path, self.n, self.skip_nonref, self.limits = Path(path), n, skip_nonref, limits
+        self.info: VideoInfo | None = None
+        self.complete = True
+        self.warnings: list[str] = []
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        path, n = self.path, self.n
+        produced = 0
+        with _open_video(path, self.limits) as (container, stream, info):
+            self.info = info
+            if self.skip_nonref:
+                stream.codec_context.skip_frame = "NONREF"
+            tb = stream.time_base
+            start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+            fps = info.fps or 25.0
+            targets = _target_times(info, start, n)
+            k = 0
+            prev: tuple[av.VideoFrame, float, int] | None = None
+            last_chosen = -1
+            try:
+                for index, frame in enumerate(_decode(container, stream, path)):
+                    if index == 0:
+                        self.info = info = _with_rotation(info, frame)
+                    t = float(frame.time) if frame.time is not None else start + index / fps
+                    while k < n and t >= targets[k]:
+                        pick = (
+                            prev
+                            if prev is not None and targets[k] - prev[1] <= t - targets[k]
+                            else (frame, t, index)
+                        )
+                        k += 1
+                        if pick[2] != last_chosen:
+                            last_chosen = pick[2]
+                            produced += 1
+                            yield pick[2], pick[1], _to_rgb(pick[0])
+                    if k >= n:
+                        break
+                    prev = (frame, t, index)
+            except _Truncated as err:
+                self.complete = False
+                self.warnings.append(f"decoding stopped early on damaged data ({err})")
+            if k < n and prev is not None:
+                end = start + info.duration_s
+                if self.complete and prev[1] < end - max(2.0 / fps, 0.1 * info.duration_s):
+                    self.complete = False
+                    self.warnings.append(
+                        f"decoding ended at {prev[1] - start:.1f} s of {info.duration_s:.1f} s; the file may be truncated"
+                    )
+                if (
+                    prev[2] != last_chosen
+                ):  # targets past the last decoded frame take the last frame
+                    produced += 1
+                    yield prev[2], prev[1], _to_rgb(prev[0])
+        if not produced:
+            raise VideoReadError(
+                path, "no frame could be decoded; the file may be truncated or damaged"
+            )
+
+
 def sample_frames(
     path: str | Path,
     n: int = 32,
@@ -221,84 +328,23 @@ def sample_frames(
     decoded frame nearest to it, so variable frame rates are handled; a video with fewer
     than ``n`` frames gives all of them. Only chosen frames are converted to RGB.
     ``skip_nonref=True`` asks FFmpeg not to decode non-reference frames (faster; the
-    nearest reference frame is taken instead).
+    nearest reference frame is taken instead). See ``FrameSampler`` to get the frames as
+    they are decoded.
 
     >>> sampled = sample_frames("clip.mp4", n=16)  # doctest: +SKIP
     >>> len(sampled), sampled.timestamps[:2]        # doctest: +SKIP
     (16, array([0.3, 0.9]))
     """
-    if n < 1:
-        raise ValueError(f"n must be >= 1; got {n}")
-    path = Path(path)
-    images: list[np.ndarray] = []
-    indices: list[int] = []
-    times: list[float] = []
-    warnings: list[str] = []
-    complete = True
-    with _open_video(path, limits) as (container, stream, info):
-        if skip_nonref:
-            stream.codec_context.skip_frame = "NONREF"
-        tb = stream.time_base
-        start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
-        fps = info.fps or 25.0
-        targets = _target_times(info, start, n) if info.duration_s > 0 else None
-        k = 0
-        prev: tuple[av.VideoFrame, float, int] | None = None
-        last_chosen = -1
-
-        def choose(frame: av.VideoFrame, t: float, index: int) -> None:
-            nonlocal last_chosen
-            if index == last_chosen:
-                return
-            images.append(_to_rgb(frame))
-            indices.append(index)
-            times.append(t)
-            last_chosen = index
-
-        try:
-            for index, frame in enumerate(_decode(container, stream, path)):
-                if index == 0:
-                    info = _with_rotation(info, frame)
-                t = float(frame.time) if frame.time is not None else start + index / fps
-                if targets is None:  # unknown duration: keep every frame's time, choose later
-                    choose(frame, t, index)
-                    continue
-                while k < n and t >= targets[k]:
-                    if prev is not None and targets[k] - prev[1] <= t - targets[k]:
-                        choose(*prev)
-                    else:
-                        choose(frame, t, index)
-                    k += 1
-                if k >= n:
-                    break
-                prev = (frame, t, index)
-        except _Truncated as err:
-            complete = False
-            warnings.append(f"decoding stopped early on damaged data ({err})")
-        if targets is not None and k < n and prev is not None:
-            choose(*prev)  # targets past the last decoded frame take the last frame
-            end = start + info.duration_s
-            if complete and prev[1] < end - max(2.0 / fps, 0.1 * info.duration_s):
-                complete = False
-                warnings.append(
-                    f"decoding ended at {prev[1] - start:.1f} s of {info.duration_s:.1f} s; the file may be truncated"
-                )
-    if not images:
-        raise VideoReadError(
-            path, "no frame could be decoded; the file may be truncated or damaged"
-        )
-    if targets is None and len(images) > n:  # thin out evenly
-        keep = np.unique(np.round(np.linspace(0, len(images) - 1, n)).astype(int))
-        images = [images[i] for i in keep]
-        indices = [indices[i] for i in keep]
-        times = [times[i] for i in keep]
+    sampler = FrameSampler(path, n, skip_nonref=skip_nonref, limits=limits)
+    picked = list(sampler)
+    assert sampler.info is not None
     return SampledFrames(
-        images=images,
-        indices=np.asarray(indices, dtype=np.int64),
-        timestamps=np.asarray(times, dtype=np.float64),
-        info=info,
-        complete=complete,
-        warnings=warnings,
+        images=[rgb for _, _, rgb in picked],
+        indices=np.asarray([i for i, _, _ in picked], dtype=np.int64),
+        timestamps=np.asarray([t for _, t, _ in picked], dtype=np.float64),
+        info=sampler.info,
+        complete=sampler.complete,
+        warnings=sampler.warnings,
     )
 
 
