@@ -60,7 +60,14 @@ def register(subparsers: Any) -> None:
     sub = forge.add_subparsers(title="forge commands", metavar="COMMAND")
     ws = _workspace_parent()
 
-    consent = sub.add_parser("consent", help="record, list or revoke consent")
+    consent = sub.add_parser(
+        "consent",
+        help="record, list or revoke consent",
+        description="examples:\n  unmask forge consent add --roles source,target --uses research "
+        "--document form.pdf\n  unmask forge consent list\n  unmask forge consent revoke "
+        "act-3f9c2d1b\nrecord, list or revoke consent",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     consent.set_defaults(run=lambda args: consent.print_help() or 2)
     csub = consent.add_subparsers(title="consent commands", metavar="COMMAND")
     add = _sub(
@@ -129,8 +136,12 @@ def register(subparsers: Any) -> None:
         "example:\n  unmask forge build spec.yaml --out datasets/bench1",
         ws,
     )
-    build.add_argument("spec", type=Path)
-    build.add_argument("--out", type=Path, required=True)
+    build.add_argument(
+        "spec", type=Path, help="the build spec (YAML; see docs/forge_example_spec.yaml)"
+    )
+    build.add_argument(
+        "--out", type=Path, required=True, help="dataset folder; run again to resume a build there"
+    )
     build.add_argument("--json", action="store_true", help="print the build report as JSON")
     build.set_defaults(run=_build)
 
