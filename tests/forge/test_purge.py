@@ -122,3 +122,21 @@ def test_an_interrupted_purge_is_finished_by_the_next_one(
     assert not workspace.footage_dir(victim).exists()
     with Ledger.open(workspace) as ledger:
         assert not ledger.pending_purges()
+
+
+def test_a_moved_dataset_is_reported_and_can_be_swept(
+    workspace: Workspace, actors: list[str], tmp_path: Path
+) -> None:
+    built = tmp_path / "built"
+    build_dataset(BuildSpec.from_dict(SPEC), built, workspace=workspace)
+    victim = manifest(built)[0]["target_actor"]
+    moved = built.rename(tmp_path / "moved")
+    with Ledger.open(workspace) as ledger:
+        ledger.revoke(victim)
+    (report,) = purge(workspace)
+    assert report.missing_datasets == (str(built.resolve()),) and report.files_deleted == 0
+    assert any(victim in r["actors"] for r in manifest(moved))  # out of reach until named
+    (again,) = purge(workspace, actor_id=victim, datasets=[moved])
+    assert again.files_deleted == 1 and again.missing_datasets == (str(built.resolve()),)
+    assert all(victim not in r["actors"] for r in manifest(moved))
+    check_consistent(moved)

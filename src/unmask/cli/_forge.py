@@ -153,6 +153,13 @@ def register(subparsers: Any) -> None:
         ws,
     )
     pur.add_argument("--actor", default=None, help="only this actor (its consent must be revoked)")
+    pur.add_argument(
+        "--dataset",
+        type=Path,
+        action="append",
+        default=[],
+        help="also sweep this dataset folder (e.g. one moved after it was built); repeatable",
+    )
     pur.set_defaults(run=_purge)
 
     audit = _sub(
@@ -306,7 +313,7 @@ def _build(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     from unmask.forge.purge import purge
 
-    reports = purge(_workspace(args), actor_id=args.actor)
+    reports = purge(_workspace(args), actor_id=args.actor, datasets=args.dataset)
     if not reports:
         print("nothing to purge: no revoked actor has anything left")
     for r in reports:
@@ -315,6 +322,12 @@ def _purge(args: argparse.Namespace) -> int:
             f"{r.datasets} datasets, {r.footage_deleted} footage files, "
             f"{r.cache_folders_deleted} cache folders"
         )
+        for missing in r.missing_datasets:
+            print(
+                f"warning: {missing} held files of {r.actor_id} but is no longer there; if it "
+                f"was moved, run `unmask forge purge --actor {r.actor_id} --dataset NEW_PATH`",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from unmask._io import atomic_write_json
-from unmask.errors import ConsentError
+from unmask.errors import ConsentError, DatasetError
 from unmask.forge._index import (
     DatasetPaths,
     complete,
@@ -45,6 +46,8 @@ class PurgeReport:
     rows_removed: int
     footage_deleted: int
     cache_folders_deleted: int
+    # datasets that hold recorded files of the actor but are no longer where they were built
+    missing_datasets: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,28 +103,43 @@ def _purge_dataset(paths: DatasetPaths, actor_id: str, recorded: set[str]) -> tu
     return deleted, rows_before - len(rows)
 
 
-def purge_actor(ledger: Ledger, workspace: Workspace, actor_id: str) -> PurgeReport:
-    """Delete every derived file, index row, footage file and cache folder of one actor."""
+def purge_actor(
+    ledger: Ledger, workspace: Workspace, actor_id: str, *, datasets: Sequence[Path] = ()
+) -> PurgeReport:
+    """Delete every derived file, index row, footage file and cache folder of one actor.
+
+    ``datasets`` are more dataset folders to sweep (e.g. a dataset moved after it was built);
+    they are registered in the ledger. A registered dataset that is no longer at its path
+    keeps its ledger records and is named in ``missing_datasets``.
+    """
     ledger.require_actor(actor_id)
     if ledger.consent(actor_id).valid:
         raise ConsentError(
             f"actor {actor_id} still has valid consent; revoke it first "
             f"(`unmask forge consent revoke {actor_id}`), then purge"
         )
+    for extra in datasets:
+        if not DatasetPaths(Path(extra)).manifest.exists():
+            raise DatasetError(f"{extra} is not a forge dataset folder (no manifest.jsonl)")
+        ledger.register_dataset(Path(extra))
     purge_id = ledger.start_purge(actor_id)
     recorded: dict[int, set[str]] = {}
     for dataset_id, relpath, _sha in ledger.derived_using(actor_id):
         recorded.setdefault(dataset_id, set()).add(relpath)
-    datasets = files = rows = 0
+    touched = files = rows = 0
+    missing: list[str] = []
     for dataset_id, root in ledger.datasets():
         mine = recorded.get(dataset_id, set())
-        if root.is_dir():
-            paths = DatasetPaths(root)
-            with dataset_lock(paths):
-                deleted, removed = _purge_dataset(paths, actor_id, mine)
-            files += deleted
-            rows += removed
-            datasets += bool(deleted or removed)
+        if not root.is_dir():
+            if mine:
+                missing.append(str(root))
+            continue
+        paths = DatasetPaths(root)
+        with dataset_lock(paths):
+            deleted, removed = _purge_dataset(paths, actor_id, mine)
+        files += deleted
+        rows += removed
+        touched += bool(deleted or removed)
         ledger.forget_derived(dataset_id, mine)
     footage = 0
     folder = workspace.footage_dir(actor_id)
@@ -136,13 +154,16 @@ def purge_actor(ledger: Ledger, workspace: Workspace, actor_id: str) -> PurgeRep
     for record in ledger.footage(actor_id):
         if record.status != "purged":
             ledger.mark_footage_purged(record.footage_id)
-    report = PurgeReport(actor_id, datasets, files, rows, footage, caches)
+    report = PurgeReport(actor_id, touched, files, rows, footage, caches, tuple(missing))
     summary = {k: v for k, v in report.to_dict().items() if k != "actor_id"}
+    summary["missing_datasets"] = list(missing)
     ledger.finish_purge(purge_id, actor_id, summary)
     return report
 
 
-def purge(workspace: Path | Workspace, *, actor_id: str | None = None) -> list[PurgeReport]:
+def purge(
+    workspace: Path | Workspace, *, actor_id: str | None = None, datasets: Sequence[Path] = ()
+) -> list[PurgeReport]:
     """Purge one actor, or every revoked actor not purged since their revocation.
 
     >>> purge(Path("ws"), actor_id="act-3f9c2d1b")  # doctest: +SKIP
@@ -150,4 +171,4 @@ def purge(workspace: Path | Workspace, *, actor_id: str | None = None) -> list[P
     ws = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
     with Ledger.open(ws) as ledger:
         actors = [actor_id] if actor_id else actors_to_purge(ledger)
-        return [purge_actor(ledger, ws, a) for a in actors]
+        return [purge_actor(ledger, ws, a, datasets=datasets) for a in actors]
