@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from unmask.detectors import create_detector, list_detectors
+from unmask.detectors import Detector, create_detector, list_detectors
+from unmask.detectors._onnx import OnnxDetector
 from unmask.eval.datasets import read_dataset
 from unmask.eval.metrics import log_loss, roc_auc
 from unmask.faces import Faces
@@ -54,8 +55,7 @@ def method_table(y: np.ndarray, p: np.ndarray, methods: list[str]) -> dict[str, 
     return out
 
 
-def crops_per_second(name: str) -> float:
-    det = create_detector(name)
+def crops_per_second(det: Detector) -> float:
     s = det.cfg.input_size
     rng = np.random.default_rng(0)
     faces = Faces(
@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--detectors", default=",".join(list_detectors()))
+    parser.add_argument(
+        "--detectors",
+        default=",".join(list_detectors()),
+        help="registered names, or paths of exported <name>.json files (from unmask train)",
+    )
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument(
         "--forge",
@@ -91,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     data = shared()
     table: dict[str, dict[str, object]] = {}
     for name in args.detectors.split(","):
-        scanner = Scanner(name, frames=args.frames)
+        detector = (
+            OnnxDetector.from_export(Path(name))
+            if name.endswith(".json")
+            else create_detector(name)
+        )
+        scanner = Scanner(detector, frames=args.frames)
         row: dict[str, object] = {}
         c40 = data / "ffpp_c40"
         if c40.is_dir():
@@ -118,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 y, scores(scanner, [f.path for f in files]), [f.method for f in files]
             )
         if not args.no_speed:
-            row["crops_per_second_b32"] = crops_per_second(name)
+            row["crops_per_second_b32"] = crops_per_second(detector)
         table[name] = row
         print_row(name, row)
     if not args.no_speed:

@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "ConsentError",
     "DatasetError",
+    "FaceNotFoundError",
     "ImageReadError",
     "InvalidSubmissionError",
     "MediaError",
@@ -109,3 +110,7 @@ class InvalidSubmissionError(UnmaskError, ValueError):
 
 class ConsentError(UnmaskError):
     """Footage used without a valid consent record for the role it plays."""
+
+
+class FaceNotFoundError(UnmaskError):
+    """Footage that a step needs faces from has too few frames with a face."""

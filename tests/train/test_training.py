@@ -123,3 +123,13 @@ def test_unmask_train_end_to_end(tmp_path: Path) -> None:
     assert (export / "tiny.onnx").stat().st_size > 1_000_000
     # a re-run resumes: nothing left to train
     assert main(["train", str(tmp_path / "tiny.yaml")]) == 0
+
+
+def test_export_keeps_the_network_unchanged(tmp_path: Path) -> None:
+    """Exporting must not alter the model (EfficientNet-Lite's ReLU6 must stay ReLU6)."""
+    model = build_model("efficientnet_lite0", image_size=64).eval()
+    crops = np.stack([b.numpy() for b, _ in tiny_batches(8)]).reshape(-1, 64, 64, 3)
+    with torch.no_grad():
+        before = model(torch.from_numpy(crops)).numpy()
+    path = export_onnx(model, tmp_path / "m.onnx", input_size=64)
+    np.testing.assert_allclose(onnx_logits(path, crops), before, atol=1e-4)

@@ -82,7 +82,12 @@ def weights_dir() -> Path:
 @cache
 def load_cfg(name: str) -> DetectorCfg:
     """Read ``weights/<name>.json``."""
-    path = weights_dir() / f"{name}.json"
+    return read_cfg(weights_dir() / f"{name}.json")
+
+
+def read_cfg(path: Path) -> DetectorCfg:
+    """Read a DetectorCfg JSON file (e.g. a freshly trained export)."""
+    name = path.stem
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -102,9 +107,10 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def verified_weights(cfg: DetectorCfg) -> Path:
-    """Path of the weights file after checking it exists and matches ``cfg.sha256``."""
-    path = weights_dir() / cfg.weights
+def verified_weights(cfg: DetectorCfg, directory: Path | None = None) -> Path:
+    """Path of the weights file (in ``directory``, default the package's weights folder)
+    after checking it exists and matches ``cfg.sha256``."""
+    path = (directory or weights_dir()) / cfg.weights
     if not path.is_file():
         raise WeightsError(f"weights for detector {cfg.name!r} missing at {path}; reinstall unmask")
     digest = sha256_file(path)

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from unmask.detectors._base import Detector, DetectorCfg, verified_weights
+from unmask.detectors._base import Detector, DetectorCfg, read_cfg, verified_weights
 from unmask.faces import Faces
 
 
 class OnnxDetector(Detector):
-    """Runs ``cfg.weights`` with onnxruntime in batches; P(fake) = sigmoid(logit)."""
+    """Runs ``cfg.weights`` with onnxruntime in batches; P(fake) = sigmoid(logit).
 
-    def __init__(self, cfg: DetectorCfg, *, batch_size: int = 32, threads: int = 0) -> None:
+    >>> det = OnnxDetector.from_export(Path("runs/effnet_sbi/export/effnet_sbi.json"))  # doctest: +SKIP
+    """
+
+    @classmethod
+    def from_export(cls, cfg_path: Path) -> OnnxDetector:
+        """A detector straight from a training export (its JSON beside its ONNX file)."""
+        return cls(read_cfg(cfg_path), directory=cfg_path.parent)
+
+    def __init__(
+        self,
+        cfg: DetectorCfg,
+        *,
+        batch_size: int = 32,
+        threads: int = 0,
+        directory: Path | None = None,
+    ) -> None:
         import onnxruntime as ort
 
         super().__init__(cfg)
@@ -21,7 +37,9 @@ class OnnxDetector(Detector):
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         self.session: Any = ort.InferenceSession(
-            str(verified_weights(cfg)), sess_options=opts, providers=["CPUExecutionProvider"]
+            str(verified_weights(cfg, directory)),
+            sess_options=opts,
+            providers=["CPUExecutionProvider"],
         )
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size

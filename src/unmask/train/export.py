@@ -14,12 +14,20 @@ from unmask.train.models import FaceClassifier
 INPUT_NAME, OUTPUT_NAME = "faces", "logits"
 
 
+def _exportable_activations(model: FaceClassifier) -> None:
+    """Swap EfficientNet's autograd-function swish (which does not export) for the plain,
+    numerically identical one. EfficientNet-Lite uses ReLU6 and is left as it is: calling
+    ``set_swish`` on it would replace ReLU6 by swish and silently change the network."""
+    uses_custom_swish = any(type(m).__name__ == "MemoryEfficientSwish" for m in model.modules())
+    set_swish = getattr(model.backbone, "set_swish", None)
+    if uses_custom_swish and callable(set_swish):
+        set_swish(memory_efficient=False)
+
+
 def export_onnx(model: FaceClassifier, path: Path, *, input_size: int, opset: int = 17) -> Path:
     """Write ``model`` as ONNX with a dynamic batch axis; the file is written atomically."""
     model.eval()
-    set_swish = getattr(model.backbone, "set_swish", None)
-    if callable(set_swish):  # the autograd-function swish does not export
-        set_swish(memory_efficient=False)
+    _exportable_activations(model)
     dummy = torch.zeros(2, input_size, input_size, 3, dtype=torch.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".onnx.tmp")
