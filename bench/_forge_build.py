@@ -156,7 +156,30 @@ def build_dataset_timing(
         "contact_sheets": {m: str(out / rel) for m, rel in report.contact_sheets.items()},
         "out": str(out),
         "notes": list(report.notes),
+        "frames": frames,
+        "methods": methods,
     }
+
+
+def report_lines(r: Mapping[str, Any]) -> list[str]:
+    """The lines the benchmark prints for one :func:`build_dataset_timing` result."""
+    a = r["baseline_s"] / max(r["reals"], 1)
+    per_clip = r["ingest_s"] / max(r["actors"], 1)
+    lines = [
+        f"{r['actors']} actors, {r['videos']} videos of {r['frames']} frames; methods {r['methods']}"
+    ]
+    lines += [f"  rejected {name}: {reason}" for name, reason in r["rejected"].items()]
+    lines += [
+        f"(a) baseline decode + encode per real clip: {a:.2f} s",
+        f"(b) consent + ingest: {r['ingest_s']:.1f} s, {per_clip:.2f} s per clip ({per_clip / a:.1f}x a)",
+        f"(c) build: {r['build_s']:.1f} s for {r['videos']} videos, "
+        f"{60 * r['videos'] / r['build_s']:.1f} videos/min, {r['build_s'] / r['videos'] / a:.1f}x a per video",
+    ]
+    for split, methods in r["counts"].items():
+        lines.append(f"    {split:<13} " + ", ".join(f"{m} {n}" for m, n in methods.items()))
+    lines += [f"    contact sheet {m}: {path}" for m, path in r["contact_sheets"].items()]
+    lines += [f"    note: {note}" for note in r["notes"]]
+    return lines
 
 
 def _methods(text: str) -> dict[str, int]:
@@ -189,36 +212,16 @@ def main() -> None:
     if not args.videos.is_dir():
         raise SystemExit(f"no clips at {args.videos} (research data); pass --videos")
     with tempfile.TemporaryDirectory() as tmp:
-        work = args.out or Path(tmp)
         r = build_dataset_timing(
             args.videos,
-            work,
+            args.out or Path(tmp),
             clips=args.clips,
             methods=args.methods,
             params=args.params,
             frames=args.frames,
             seed=args.seed,
         )
-        a = r["baseline_s"] / max(r["reals"], 1)
-        print(
-            f"{r['actors']} actors, {r['videos']} videos of {args.frames} frames; methods {args.methods}"
-        )
-        for name, reason in r["rejected"].items():
-            print(f"  rejected {name}: {reason}")
-        print(f"(a) baseline decode + encode per real clip: {a:.2f} s")
-        print(
-            f"(b) consent + ingest: {r['ingest_s']:.1f} s, {r['ingest_s'] / max(r['actors'], 1):.2f} s per clip ({r['ingest_s'] / max(r['actors'], 1) / a:.1f}x a)"
-        )
-        print(
-            f"(c) build: {r['build_s']:.1f} s for {r['videos']} videos, "
-            f"{60 * r['videos'] / r['build_s']:.1f} videos/min, {r['build_s'] / r['videos'] / a:.1f}x a per video"
-        )
-        for split, methods in r["counts"].items():
-            print(f"    {split:<13} " + ", ".join(f"{m} {n}" for m, n in methods.items()))
-        for method, path in r["contact_sheets"].items():
-            print(f"    contact sheet {method}: {path}")
-        for note in r["notes"]:
-            print(f"    note: {note}")
+        print("\n".join(report_lines(r)))
 
 
 if __name__ == "__main__":

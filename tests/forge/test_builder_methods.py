@@ -52,18 +52,25 @@ class Tint:
         )
 
 
-def _register(name: str, **spec_kw: Any) -> None:
-    if name in methods.list_methods():
-        return
-    spec = methods.MethodSpec(name=name, needs_source=True, needs_landmarks=True, **spec_kw)
-
-    @methods.register_method(name)
-    def _factory(strength: int = 20, frames_out: int | None = None) -> Tint:
+def _factory(spec: Any) -> Any:
+    def make(strength: int = 20, frames_out: int | None = None) -> Tint:
         return Tint(spec, strength, frames_out)
 
+    return make
 
-_register("test_tint")
-_register("test_tint_pair", trains_per_pair=True)
+
+@pytest.fixture(autouse=True)
+def tint_methods() -> Any:
+    """Register the test methods for one test, and take them out of the registry after it."""
+    from unmask.forge.methods import _registry
+
+    names = {"test_tint": {}, "test_tint_pair": {"trains_per_pair": True}}
+    for name, extra in names.items():
+        spec = methods.MethodSpec(name=name, needs_source=True, needs_landmarks=True, **extra)
+        methods.register_method(name)(_factory(spec))
+    yield
+    for name in names:
+        _registry._FACTORIES.pop(name, None)
 
 
 def spec(**kw: Any) -> BuildSpec:
