@@ -81,6 +81,9 @@ def test_purge_leaves_nothing_derived_from_the_actor(
         assert all(victim not in r["actors"] for r in manifest(out))
     for (out, rel), sha in untouched.items():
         assert sha256_file(out / rel) == sha
+    for out in outs:  # the summary counts what is left
+        summary = json.loads((out / "build.json").read_text())
+        assert sum(sum(c.values()) for c in summary["counts"].values()) == len(manifest(out))
     with Ledger.open(workspace) as ledger:
         assert ledger.derived_using(victim) == []
         assert {f.status for f in ledger.footage(victim)} == {"purged"}

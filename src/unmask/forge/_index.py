@@ -26,6 +26,7 @@ STATE_DIR = ".forge"
 PLAN_FILE = "plan.json"
 JOURNAL_FILE = "journal.jsonl"
 MANIFEST_FILE = "manifest.jsonl"
+SUMMARY_FILE = "build.json"
 LABELS_FILE = "labels/test_labels.csv"
 METADATA_FILE = "metadata.json"
 PART_PREFIX = "dfdc_train_part_"
@@ -167,3 +168,34 @@ def write_indexes(root: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     for folder, meta in parts.items():
         atomic_write_json(root / folder / METADATA_FILE, dict(sorted(meta.items())))
     atomic_write_text(paths.labels, labels.getvalue())
+
+
+def count_videos(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """``{split: {method: videos}}``."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        per = counts.setdefault(str(r["split"]), {})
+        per[str(r["method"])] = per.get(str(r["method"]), 0) + 1
+    return {s: dict(sorted(c.items())) for s, c in sorted(counts.items())}
+
+
+def write_summary(
+    root: Path,
+    *,
+    name: str,
+    seed: int,
+    planned: int,
+    rows: Iterable[Mapping[str, Any]],
+    sheets: Mapping[str, str],
+) -> None:
+    """``build.json``: counts per split and method and the contact sheets (no actor ids)."""
+    atomic_write_json(
+        root / SUMMARY_FILE,
+        {
+            "name": name,
+            "seed": seed,
+            "planned": planned,
+            "counts": count_videos(rows),
+            "contact_sheets": dict(sorted(sheets.items())),
+        },
+    )

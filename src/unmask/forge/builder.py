@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,9 +33,11 @@ from unmask.forge._index import (
     DatasetPaths,
     append_journal,
     complete,
+    count_videos,
     dataset_lock,
     read_journal,
     write_indexes,
+    write_summary,
 )
 from unmask.forge._plan import ActorPool, Plan, PlanItem, fingerprint, make_plan, stable_int
 from unmask.forge._workspace import Workspace, mark_cache
@@ -346,13 +348,6 @@ def _load_or_save_plan(paths: DatasetPaths, spec: BuildSpec, plan: Plan) -> None
     atomic_write_json(paths.plan, {"fingerprint": digest, **stored_plan})
 
 
-def _counts(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    counts: dict[str, Counter[str]] = {}
-    for r in rows.values():
-        counts.setdefault(r["split"], Counter())[r["method"]] += 1
-    return {s: dict(sorted(c.items())) for s, c in sorted(counts.items())}
-
-
 def build_dataset(
     spec: BuildSpec,
     out: Path,
@@ -425,19 +420,16 @@ def build_dataset(
         made=len(todo),
         skipped=skipped,
         elapsed_s=time.monotonic() - started,
-        counts=_counts(rows),
+        counts=count_videos(rows.values()),
         contact_sheets=dict(sorted(sheets.items())),
         notes=tuple(notes),
     )
-    # build.json names no actor (notes may): a purge leaves it as it is.
-    atomic_write_json(
-        out / "build.json",
-        {
-            "name": spec.name,
-            "seed": spec.seed,
-            "planned": report.planned,
-            "counts": report.to_dict()["counts"],
-            "contact_sheets": report.to_dict()["contact_sheets"],
-        },
+    write_summary(
+        out,
+        name=spec.name,
+        seed=spec.seed,
+        planned=report.planned,
+        rows=rows.values(),
+        sheets=report.contact_sheets,
     )
     return report

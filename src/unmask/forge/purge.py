@@ -26,12 +26,14 @@ from typing import Any
 from unmask._io import atomic_write_json
 from unmask.errors import ConsentError, DatasetError
 from unmask.forge._index import (
+    SUMMARY_FILE,
     DatasetPaths,
     complete,
     dataset_lock,
     read_journal,
     rewrite_journal,
     write_indexes,
+    write_summary,
 )
 from unmask.forge._plan import fingerprint
 from unmask.forge._workspace import Workspace, cache_folders
@@ -74,11 +76,13 @@ def _uses(entry: dict[str, Any], actor_id: str) -> bool:
 def _purge_dataset(paths: DatasetPaths, actor_id: str, recorded: set[str]) -> tuple[int, int]:
     """Remove the actor from one dataset folder; returns (files deleted, rows removed)."""
     doomed = set(recorded)
+    planned: int | None = None
     if paths.plan.exists():
         stored = json.loads(paths.plan.read_text(encoding="utf-8"))
         items = stored["plan"]["items"]
         doomed |= {i["file"] for i in items if _uses(i, actor_id)}
         stored["plan"]["items"] = [i for i in items if not _uses(i, actor_id)]
+        planned = len(stored["plan"]["items"])
         stored["plan"]["actor_splits"].pop(actor_id, None)
         if isinstance(stored["spec"].get("actors"), list):
             stored["spec"]["actors"] = [a for a in stored["spec"]["actors"] if a != actor_id]
@@ -92,6 +96,18 @@ def _purge_dataset(paths: DatasetPaths, actor_id: str, recorded: set[str]) -> tu
     rows = complete(paths.root, kept, "video")
     if paths.manifest.exists() or rows:
         write_indexes(paths.root, rows.values())
+    summary = paths.root / SUMMARY_FILE
+    if summary.exists():
+        old = json.loads(summary.read_text(encoding="utf-8"))
+        sheets = {e["method"]: f for f, e in complete(paths.root, kept, "sheet").items()}
+        write_summary(
+            paths.root,
+            name=str(old.get("name", "")),
+            seed=int(old.get("seed", 0)),
+            planned=planned if planned is not None else len(rows),
+            rows=rows.values(),
+            sheets=sheets,
+        )
     deleted = 0
     for rel in sorted(doomed):
         target = paths.root / rel
