@@ -219,28 +219,34 @@ class Scanner:
         images: list[np.ndarray] = []
         indices: list[int] = []
         times: list[float] = []
-        futures: list[Future[list[FrameDetections]]] = []
-        chunk = self.face_detector.batch_size
+        fd = self.face_detector
+        chunk = fd.batch_size
+        detections: list[FrameDetections] = []
+        size = fd.det_size
+
+        def detect(frames: list[np.ndarray]) -> None:
+            # runs on the detection thread, one chunk at a time, in order
+            nonlocal size
+            found = fd.detect_primary(frames, size)
+            detections.extend(found)
+            size = fd.next_size(found, frames[0].shape, size)
+
         with ThreadPoolExecutor(max_workers=1) as pool:
+            futures: list[Future[None]] = []
             with _timed(timings, "decode"):
                 for index, t, rgb in sampler:
                     images.append(rgb)
                     indices.append(index)
                     times.append(t)
                     if len(images) % chunk == 0:
-                        futures.append(
-                            pool.submit(self.face_detector.detect_primary, images[-chunk:])
-                        )
+                        futures.append(pool.submit(detect, images[-chunk:]))
                 if len(images) % chunk:
-                    futures.append(
-                        pool.submit(
-                            self.face_detector.detect_primary, images[-(len(images) % chunk) :]
-                        )
-                    )
+                    futures.append(pool.submit(detect, images[-(len(images) % chunk) :]))
             with _timed(timings, "detect"):
-                detections = [d for f in futures for d in f.result()]
+                for f in futures:
+                    f.result()
                 if not any(len(d) for d in detections):
-                    detections = self.face_detector.detect_fallback(images) or detections
+                    detections = fd.detect_fallback(images) or detections
         assert sampler.info is not None
         warnings += sampler.warnings
         media = {k: v for k, v in sampler.info.to_dict().items() if k != "path"}

@@ -97,3 +97,30 @@ def test_crop_faces_builds_faces_in_track_order(detector: RetinaFace) -> None:
     faces = crop_faces(frames, detections, track_faces(detections), size=96, margin=0.2)
     assert len(faces) == 2 and faces.crops.shape == (2, 96, 96, 3)
     assert faces.track_id.tolist() == [0, 0] and faces.frame_index.tolist() == [0, 1]
+
+
+def test_adaptive_size_shrinks_for_large_faces_only() -> None:
+    det = RetinaFace(det_size=640, adaptive_face_px=48, min_det_size=320)
+    big = [dets([800, 300, 1100, 700])]  # 400-px face in a 1080p frame: 133 px at 640
+    assert det.next_size(big, (1080, 1920, 3), 640) == 320  # 48 px wanted -> clamped to 320
+    medium = [dets([800, 300, 960, 480])]  # 180 px -> 60 px at 640 -> 512 keeps it at 48
+    assert det.next_size(medium, (1080, 1920, 3), 640) == 512
+    small = [dets([800, 300, 860, 360])]  # 60 px: already under 48 px at 640
+    assert det.next_size(small, (1080, 1920, 3), 640) == 640
+    assert det.next_size([dets()], (1080, 1920, 3), 640) == 640
+    assert RetinaFace(adaptive_face_px=None).next_size(big, (1080, 1920, 3), 640) == 640
+
+
+def test_scanner_keeps_finding_faces_after_adapting(tmp_path) -> None:
+    from tests._media import face_clip
+    from unmask.scanner import Scanner
+
+    clip = face_clip(tmp_path / "c.mp4", n=24)
+    fixed = Scanner("spectrum", frames=12, face_detector=RetinaFace(adaptive_face_px=None)).scan(
+        clip
+    )
+    adaptive = Scanner("spectrum", frames=12).scan(clip)
+    assert adaptive.status == "ok" and sum(t.n_faces for t in adaptive.tracks) >= 10
+    assert [f.frame for t in adaptive.tracks for f in t.faces] == [
+        f.frame for t in fixed.tracks for f in t.faces
+    ]

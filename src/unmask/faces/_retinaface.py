@@ -134,6 +134,8 @@ class RetinaFace:
         min_face: float = 8.0,
         batch_size: int = 8,
         threads: int = 0,
+        adaptive_face_px: float | None = 48.0,
+        min_det_size: int = 320,
     ) -> None:
         self.det_size = det_size
         self.fallback_sizes = tuple(fallback_sizes)
@@ -143,6 +145,8 @@ class RetinaFace:
         self.min_face = min_face
         self.batch_size = batch_size
         self.threads = threads
+        self.adaptive_face_px = adaptive_face_px
+        self.min_det_size = min_det_size
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[FrameDetections]:
         """One ``FrameDetections`` per frame (RGB uint8 (H, W, 3))."""
@@ -153,9 +157,33 @@ class RetinaFace:
             return dets
         return self.detect_fallback(frames) or dets
 
-    def detect_primary(self, frames: Sequence[np.ndarray]) -> list[FrameDetections]:
-        """Detection at ``det_size`` only (frames may come in chunks, e.g. while decoding)."""
-        return self._detect_at(frames, self.det_size) if frames else []
+    def detect_primary(
+        self, frames: Sequence[np.ndarray], size: int | None = None
+    ) -> list[FrameDetections]:
+        """Detection at ``size`` (default ``det_size``) only; frames may come in chunks."""
+        return self._detect_at(frames, size or self.det_size) if frames else []
+
+    def next_size(
+        self, detections: Sequence[FrameDetections], frame_shape: tuple[int, ...], size: int
+    ) -> int:
+        """The detection size for the next frames of the same video.
+
+        With ``adaptive_face_px`` set, once faces are found the size shrinks so that the
+        smallest face found so far is still ``adaptive_face_px`` pixels tall at detection
+        scale (RetinaFace finds faces down to ~30 px), never below ``min_det_size`` nor
+        above ``det_size``. Large faces then cost a fraction of the full detection; a new
+        face much smaller than every face already found may be missed.
+        """
+        heights = [
+            float(np.min(d.boxes_xyxy[:, 3] - d.boxes_xyxy[:, 1])) for d in detections if len(d)
+        ]
+        if self.adaptive_face_px is None or not heights:
+            return size
+        longest = max(frame_shape[:2])
+        scale = min(size, longest) / longest  # detection pixels per frame pixel now
+        wanted = size * self.adaptive_face_px / (min(heights) * scale)
+        snapped = int(np.ceil(wanted / 32) * 32)
+        return int(min(size, max(self.min_det_size, snapped)))
 
     def detect_fallback(self, frames: Sequence[np.ndarray]) -> list[FrameDetections] | None:
         """The larger sizes, tried when ``detect_primary`` found no face in any frame;

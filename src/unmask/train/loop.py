@@ -147,14 +147,16 @@ def fit(
     max_steps: int | None = None,
 ) -> dict[str, Any]:
     """Train with AdamW and warm-up + cosine decay; keep ``last.pt`` (resume) and ``best.pt``
-    (lowest validation log loss). Re-running resumes after the last finished epoch."""
+    (highest validation AUC: the ranking is what training must get right, probabilities are
+    calibrated afterwards, and the class-balanced loss shifts raw logits). Re-running resumes
+    after the last finished epoch."""
     run_dir.mkdir(parents=True, exist_ok=True)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     steps_per_epoch = len(train_loader) if max_steps is None else min(len(train_loader), max_steps)
     scheduler = warmup_cosine(optimizer, warmup=warmup_steps, total=epochs * steps_per_epoch)
     history: list[dict[str, Any]] = []
-    start_epoch, best = 0, float("inf")
+    start_epoch, best = 0, -1.0
     last = run_dir / "last.pt"
     if last.exists():
         state = torch.load(last, weights_only=False)
@@ -185,8 +187,8 @@ def fit(
             f"val loss {metrics['val_loss']:.4f}, val AUC {metrics['val_auc']:.4f}",
             flush=True,
         )
-        if metrics["val_loss"] < best:
-            best = metrics["val_loss"]
+        if metrics["val_auc"] > best:
+            best = metrics["val_auc"]
             save_checkpoint(
                 run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, **metrics}
             )
@@ -202,4 +204,4 @@ def fit(
             },
         )
         atomic_write_json(run_dir / "history.json", history)
-    return {"best_val_loss": best, "history": history}
+    return {"best_val_auc": best, "history": history}

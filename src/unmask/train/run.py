@@ -8,6 +8,7 @@ import json
 import random
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,7 +157,7 @@ def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, An
             warmup_steps=o.warmup_steps,
             max_steps=o.max_steps,
         )
-    best = torch.load(run_dir / "best.pt", weights_only=False)
+    best = _best_checkpoint(run_dir)
     model.load_state_dict(best["model"])
 
     export_dir = cfg.weights_dir or run_dir / "export"
@@ -207,6 +208,23 @@ def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, An
     }
     atomic_write_json(run_dir / "summary.json", _jsonable(summary))
     return summary
+
+
+def _best_checkpoint(run_dir: Path) -> dict[str, Any]:
+    """The checkpoint with the highest validation AUC among best.pt and last.pt."""
+    import torch
+
+    candidates = []
+    for name in ("best.pt", "last.pt"):
+        path = run_dir / name
+        if path.exists():
+            state = torch.load(path, weights_only=False)
+            if "val_auc" not in state and state.get("history"):
+                state = {**state, **state["history"][-1]}
+            candidates.append(state)
+    if not candidates:
+        raise UnmaskError(f"{run_dir}: no checkpoint found")
+    return max(candidates, key=lambda st: float(st.get("val_auc", -1.0)))
 
 
 def _describe_data(cfg: TrainConfig) -> str:
