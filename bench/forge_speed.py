@@ -9,7 +9,9 @@ Reported:
 - ``landmarks``: the 468-point face mesh (``FaceMesh``), which every method needs first;
 - each registered method's ``generate`` on a clip with landmarks already computed; for
   ``dfae`` that is inference with an already trained model (a short training run first);
-- ``dfae`` training speed: steps/s, faces/s and steps in 20 minutes at the default size.
+- ``dfae`` training speed: steps/s, faces/s and steps in 20 minutes at the default size;
+- the time to build a 20-video dataset (10 reals, 10 fakes) from ../shared/data/real_videos,
+  each clip as a consenting actor (``bench/_forge_build.py``; ``--build-clips 0`` skips it).
 
 The footage is generated (the packaged astronaut sample photo moving across a 1280x720
 frame, face ~270 px tall) unless ``--target`` and ``--source`` name videos.
@@ -34,6 +36,10 @@ import cv2
 import numpy as np
 
 BASELINE = "decode+encode (baseline)"
+SHARED = Path(
+    os.environ.get("UNMASK_SHARED_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 
 
 def synthetic_footage(
@@ -199,6 +205,19 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="work folder for contact sheets (default: a temp folder)"
     )
+    parser.add_argument(
+        "--build-clips",
+        type=int,
+        default=10,
+        help="also time building a dataset from this many real_videos clips (10 actors: 10 "
+        "reals + 10 fakes = 20 videos; 0 skips it)",
+    )
+    parser.add_argument(
+        "--videos", type=Path, default=SHARED / "real_videos", help="clips for the build timing"
+    )
+    parser.add_argument(
+        "--build-dfae-minutes", type=float, default=2.0, help="dfae training per pair in the build"
+    )
     args = parser.parse_args()
 
     if bool(args.target) != bool(args.source):
@@ -222,6 +241,27 @@ def main() -> None:
         print(f"{key:>24}  {speed.fps:9.1f}  {speed.fps / base.fps:10.2f}  {speed.cpu_fps:12.1f}")
     training = bench_dfae_training(target, source, fps=25.0, workdir=workdir)
     print("dfae training (default size): " + ", ".join(f"{v:.1f} {k}" for k, v in training.items()))
+    if args.build_clips:
+        build_timing(args.videos, workdir / "build", args.build_clips, args.build_dfae_minutes)
+
+
+def build_timing(videos: Path, work: Path, clips: int, dfae_minutes: float) -> None:
+    """Time a 2 x ``clips``-video dataset build (see bench/_forge_build.py)."""
+    if not videos.is_dir():
+        print(f"build timing skipped: no clips at {videos} (set UNMASK_SHARED_DATA)")
+        return
+    from _forge_build import build_dataset_timing, report_lines  # bench/ is on sys.path
+
+    fakes = {"swap": clips - 2 * (clips // 3), "reenact": clips // 3, "dfae": clips // 3}
+    result = build_dataset_timing(
+        videos,
+        work,
+        clips=clips,
+        methods=fakes,
+        params={"dfae": {"train_minutes": dfae_minutes}},
+    )
+    print("dataset build from real clips (each clip as a consenting actor):")
+    print("\n".join(report_lines(result)))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,15 @@ from unmask import __version__
 from unmask.errors import UnmaskError
 
 # Module names under unmask.cli, in the order they appear in ``unmask --help``.
-COMMANDS: tuple[str, ...] = ("_scan", "_evaluate", "_train", "_detectors", "_demo", "_arena")
+COMMANDS: tuple[str, ...] = (
+    "_scan",
+    "_evaluate",
+    "_train",
+    "_forge",
+    "_detectors",
+    "_demo",
+    "_arena",
+)
 
 EPILOG = """examples:
   unmask scan clip.mp4                      verdict for one video
