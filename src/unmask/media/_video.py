@@ -434,7 +434,11 @@ class VideoWriter:
         elif self._size != (w, h):
             first = "x".join(map(str, self._size or ()))
             raise ValueError(f"frame size {w}x{h} differs from the first frame's {first}")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        # convert to the encoder's pixel format here: x264's own conversion made output bytes
+        # vary from run to run
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+            format=self.pix_fmt
+        )
         frame.pts = self.frames_written
         frame.time_base = 1 / self.fps
         for packet in self._stream.encode(frame):
