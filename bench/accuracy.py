@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from unmask.detectors import Detector, create_detector, list_detectors
+from unmask.detectors._clip_head import ClipHeadDetector
 from unmask.detectors._onnx import OnnxDetector
 from unmask.eval.datasets import read_dataset
 from unmask.eval.metrics import log_loss, roc_auc
@@ -53,6 +54,13 @@ def method_table(y: np.ndarray, p: np.ndarray, methods: list[str]) -> dict[str, 
             "n": int(keep.sum()),
         }
     return out
+
+
+def from_export(cfg_path: Path) -> Detector:
+    """A trained export (JSON beside its weights) that is not shipped yet."""
+    if cfg_path.with_suffix(".npz").exists():
+        return ClipHeadDetector.from_export(cfg_path)
+    return OnnxDetector.from_export(cfg_path)
 
 
 def crops_per_second(det: Detector) -> float:

@@ -75,6 +75,18 @@ class DetectorCfg:
         return dataclasses.asdict(self)
 
 
+def _as_faces(crops: np.ndarray) -> Faces:
+    n = len(crops)
+    return Faces(
+        crops=crops,
+        boxes_xyxy=np.zeros((n, 4)),
+        frame_index=np.arange(n),
+        track_id=np.zeros(n),
+        score=np.ones(n),
+        landmarks=np.zeros((n, 5, 2)),
+    )
+
+
 def weights_dir() -> Path:
     return Path(str(resources.files("unmask.detectors") / "weights"))
 
@@ -139,6 +151,12 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def score(self, faces: Faces) -> np.ndarray:
         """(n,) float32 P(fake) for the n crops."""
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """(n,) float64 log-odds for uint8 (n, H, W, 3) crops; detectors with a native logit
+        override this (it is what ensembles combine)."""
+        p = np.clip(self.score(_as_faces(crops)).astype(np.float64), 1e-7, 1 - 1e-7)
+        return np.log(p) - np.log1p(-p)
 
     def _check_crops(self, faces: Faces) -> None:
         size = self.cfg.input_size

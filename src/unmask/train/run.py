@@ -95,18 +95,11 @@ def choose_aggregation(
     return best[1], best[2], results
 
 
-def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, Any]:
-    """Run the whole recipe; returns a summary (also written to run_dir/summary.json).
-
-    ``export_only`` skips training and exports the best checkpoint so far (e.g. of a run
-    still in progress).
-    """
+def prepare(cfg: TrainConfig) -> tuple[Any, Any, FaceSet]:
+    """Faces of every source (cached), the identity-disjoint split, and the train and
+    validation datasets; the validation set is fixed (same crops, same self-blends) for a
+    given config, so other tools (ensembles) can score the very same samples."""
     from unmask.train.torchdata import FaceDataset
-
-    np.random.seed(cfg.seed)
-    run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
 
     faces = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video).load(
         collect_sources(cfg)
@@ -127,15 +120,37 @@ def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, An
         f"faces: {len(train_faces)} train, {len(val_faces)} val; samples: {len(train_ds)} train, {len(val_ds)} val",
         flush=True,
     )
+    return train_ds, val_ds, val_faces
+
+
+def validation_videos(
+    val_ds: Any, val_faces: FaceSet, logits: np.ndarray, labels: np.ndarray
+) -> list[tuple[np.ndarray, int]]:
+    """The validation samples' logits grouped into pseudo-videos (see pseudo_videos)."""
+    blended = np.array([b for _, b in val_ds.items])
+    val_face_set = val_faces.subset(np.array([i for i, _ in val_ds.items]))
+    return pseudo_videos(val_face_set, logits, labels, blended)
+
+
+def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, Any]:
+    """Run the whole recipe; returns a summary (also written to run_dir/summary.json).
+
+    ``export_only`` skips training and exports the best checkpoint so far (e.g. of a run
+    still in progress).
+    """
+    np.random.seed(cfg.seed)
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    train_ds, val_ds, val_faces = prepare(cfg)
     export_dir = cfg.weights_dir or run_dir / "export"
     train = _train_clip_head if cfg.backbone == "clip_vitb16" else _train_network
     trained = train(cfg, train_ds, val_ds, export_dir, export_only=export_only)
 
-    blended = np.array([b for _, b in val_ds.items])
-    val_face_set = val_faces.subset(np.array([i for i, _ in val_ds.items]))
-    videos = pseudo_videos(val_face_set, trained.val_logits, trained.val_labels, blended)
     rule, calibration, rule_losses = choose_aggregation(
-        videos, cfg.aggregation_rules, cfg.calibration_clip
+        validation_videos(val_ds, val_faces, trained.val_logits, trained.val_labels),
+        cfg.aggregation_rules,
+        cfg.calibration_clip,
     )
     det_cfg = DetectorCfg(
         name=cfg.name,

@@ -1,0 +1,50 @@
+"""Ensembles: a weighted sum of member logits on the same crops, with its own aggregation
+and calibration (fitted by ``python -m unmask.train.ensemble``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from unmask.detectors._base import Detector, DetectorCfg
+from unmask.errors import ConfigError
+from unmask.faces import Faces
+
+
+class EnsembleDetector(Detector):
+    """logit = bias + sum_i weight_i * logit_i over member detectors that share the
+    ensemble's crop settings (input size, margin, alignment)."""
+
+    def __init__(self, cfg: DetectorCfg, members: Sequence[Detector]) -> None:
+        super().__init__(cfg)
+        weights = cfg.extra.get("weights")
+        names = cfg.extra.get("members")
+        if (
+            not isinstance(weights, list)
+            or not isinstance(names, list)
+            or len(weights) != len(members)
+        ):
+            raise ConfigError(
+                f"{cfg.name}: extra.members and extra.weights must list one weight per member"
+            )
+        for m in members:
+            crop = (m.cfg.input_size, m.cfg.margin, m.cfg.align)
+            if crop != (cfg.input_size, cfg.margin, cfg.align):
+                raise ConfigError(
+                    f"{cfg.name}: member {m.name} crops {crop}, the ensemble {(cfg.input_size, cfg.margin, cfg.align)}; "
+                    "members must share input size, margin and alignment"
+                )
+        self.members = list(members)
+        self.weights = np.asarray(weights, np.float64)
+        self.bias = float(cfg.extra.get("bias", 0.0))
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        stacked = np.stack([m.logits(crops) for m in self.members], axis=1)
+        return stacked @ self.weights + self.bias
+
+    def score(self, faces: Faces) -> np.ndarray:
+        self._check_crops(faces)
+        if not len(faces):
+            return np.zeros(0, np.float32)
+        return (1.0 / (1.0 + np.exp(-self.logits(faces.crops)))).astype(np.float32)
