@@ -5,7 +5,7 @@
 - ffpp_c40 (60 videos, video level, 32 frames): AUC and DFDC log loss, overall and per
   method (each method's fakes against all reals);
 - ffpp_crops test split (624 face crops, frame level: each crop scanned as an image): AUC;
-- a forge dataset (``--forge DIR``, its labels file), video level, when given;
+- a forge dataset (``--forge DIR``, every video of its manifest), video level, when given;
 - speed: face crops per second through the detector at batch 32, and scan seconds per
   10-s 1080p clip (see bench/scan_speed.py for the decode baseline).
 The data folder is ``$UNMASK_SHARED_DATA`` or ../shared/data beside the checkout.
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "--forge",
         type=Path,
         default=None,
-        help="a forge dataset folder (uses DIR/labels/test_labels.csv)",
+        help="a forge dataset folder (every video of its manifest)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
     parser.add_argument("--no-speed", action="store_true")
@@ -127,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 y, p, ["real" if f.parent.name == "youtube" else f.parent.name for f in files]
             )
         if args.forge:
-            files = read_dataset(
-                args.forge / "labels" / "test_labels.csv", root=args.forge / "test"
-            )
+            files = read_dataset(args.forge)  # the manifest: every split
             y = np.array([f.label for f in files])
             row["forge"] = method_table(
                 y, scores(scanner, [f.path for f in files]), [f.method for f in files]

@@ -12,7 +12,7 @@ from unmask.detectors._base import Detector
 from unmask.errors import UnknownNameError
 
 # The detector `unmask scan` uses when none is named ("default" is an alias for it).
-DEFAULT_DETECTOR = "spectrum"
+DEFAULT_DETECTOR = "effnet_sbi"
 
 _FACTORIES: dict[str, Callable[..., Detector]] = {}
 _loaded = False

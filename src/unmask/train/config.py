@@ -79,7 +79,7 @@ class TrainConfig:
     optim: OptimCfg = field(default_factory=OptimCfg)
     calibration_clip: float = 0.01
     aggregation_rules: list[str] = field(default_factory=lambda: ["mean", "topk_mean", "confident"])
-    precision: str = "fp32"  # exported ONNX: fp32, fp16 or int8
+    precision: str = "fp32"  # exported ONNX: fp32, or fp16 (half-size weights, fp32 compute)
 
     @property
     def run_dir(self) -> Path:

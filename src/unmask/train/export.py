@@ -103,3 +103,36 @@ def quantize_int8(src: Path, dst: Path, calibration_crops: np.ndarray) -> Path:
         activation_type=QuantType.QUInt8,
     )
     return dst
+
+
+def fp16_storage(src: Path, dst: Path) -> Path:
+    """Store the float32 weights as float16 (half the file) with a Cast back to float32
+    in front of each; onnxruntime folds the casts when it loads the model, so inference
+    still runs in float32 and only the weights' rounding changes."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    kept, casts = [], []
+    for init in graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT and np.prod(init.dims) >= 16:
+            half = numpy_helper.from_array(
+                numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16"
+            )
+            kept.append(half)
+            casts.append(
+                helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT)
+            )
+        else:
+            kept.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    onnx.checker.check_model(model)
+    tmp = dst.with_suffix(".onnx.tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(dst)
+    return dst

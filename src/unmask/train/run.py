@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import time
 from collections import defaultdict
@@ -227,6 +228,7 @@ def _train_network(
     onnx_path = export_onnx(model, export_dir / f"{cfg.name}.onnx", input_size=cfg.input_size)
     sample = np.stack([val_ds.sample(k)[0] for k in range(min(8, len(val_ds)))])
     diff = check_roundtrip(model, onnx_path, sample)
+    precision_metrics = _apply_precision(cfg.precision, onnx_path, sample)
     val_logits, val_labels = predict(
         model, _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed)
     )
@@ -244,10 +246,29 @@ def _train_network(
             "val_frame_auc": round(float(best["val_auc"]), 4),
             "val_frame_log_loss_uncalibrated": round(float(best["val_loss"]), 4),
             "onnx_max_abs_diff": diff,
+            **precision_metrics,
             "best_epoch": int(best["epoch"]),
         },
         fit=result,
     )
+
+
+def _apply_precision(precision: str, onnx_path: Path, sample: np.ndarray) -> dict[str, Any]:
+    """fp16: store the weights in half precision (see export.fp16_storage); fp32: as is.
+    int8 is not applied automatically: its accuracy must be checked first (bench/accuracy.py)."""
+    from unmask.train.export import fp16_storage, onnx_logits
+
+    if precision == "fp32":
+        return {"precision": "fp32"}
+    if precision != "fp16":
+        raise UnmaskError(f"precision must be fp32 or fp16; got {precision!r}")
+    before = onnx_logits(onnx_path, sample)
+    fp16_storage(onnx_path, onnx_path)
+    after = onnx_logits(onnx_path, sample)
+    return {
+        "precision": "fp16 weights, fp32 compute",
+        "fp16_max_abs_diff": float(np.max(np.abs(before - after))),
+    }
 
 
 def _train_clip_head(
@@ -309,5 +330,13 @@ def _describe_data(cfg: TrainConfig) -> str:
     return "; ".join(p for p in parts if p) + sbi
 
 
+def _portable(value: Any) -> Any:
+    """Paths as the relative paths one would type from the working directory (configs and
+    reports must not carry this machine's absolute paths)."""
+    if isinstance(value, Path):
+        return os.path.relpath(value.resolve()) if value.is_absolute() else str(value)
+    return str(value)
+
+
 def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str))
+    return json.loads(json.dumps(obj, default=_portable))
