@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from unmask.detectors import Detector, create_detector, list_detectors
+from unmask.detectors._base import read_cfg
 from unmask.detectors._clip_head import ClipHeadDetector
+from unmask.detectors._ensemble import EnsembleDetector
 from unmask.detectors._onnx import OnnxDetector
 from unmask.eval.datasets import read_dataset
 from unmask.eval.metrics import log_loss, roc_auc
@@ -57,7 +59,17 @@ def method_table(y: np.ndarray, p: np.ndarray, methods: list[str]) -> dict[str, 
 
 
 def from_export(cfg_path: Path) -> Detector:
-    """A trained export (JSON beside its weights) that is not shipped yet."""
+    """A trained export (JSON beside its weights) that is not shipped yet; an ensemble's
+    members are registered detectors or exports in the same folder."""
+    cfg = read_cfg(cfg_path)
+    if "members" in cfg.extra:
+        members = [
+            from_export(cfg_path.parent / f"{m}.json")
+            if (cfg_path.parent / f"{m}.json").exists()
+            else create_detector(m)
+            for m in cfg.extra["members"]
+        ]
+        return EnsembleDetector(cfg, members)
     if cfg_path.with_suffix(".npz").exists():
         return ClipHeadDetector.from_export(cfg_path)
     return OnnxDetector.from_export(cfg_path)
@@ -103,11 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     data = shared()
     table: dict[str, dict[str, object]] = {}
     for name in args.detectors.split(","):
-        detector = (
-            OnnxDetector.from_export(Path(name))
-            if name.endswith(".json")
-            else create_detector(name)
-        )
+        detector = from_export(Path(name)) if name.endswith(".json") else create_detector(name)
         scanner = Scanner(detector, frames=args.frames)
         row: dict[str, object] = {}
         c40 = data / "ffpp_c40"

@@ -1,0 +1,122 @@
+"""Refit a detector's aggregation rule and calibration on labelled videos it never saw.
+
+    python -m unmask.train.calibrate --detector effnet_sbi --labels datasets/forge_calib \\
+        --out src/unmask/detectors/weights
+
+Calibration fitted on the validation split of the training data is too sharp on unseen
+data (measured: about twice the slope that held-out sets prefer). A labelled set of other
+videos, such as a forge benchmark built from consented footage with methods the detector
+was not trained on, gives probabilities that transfer better. The videos are scanned once
+with calibration switched off; each rule's video logits (the most suspicious track) get a
+Platt fit, and the rule with the lowest log loss is kept. The weights are not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from unmask._io import atomic_write_json
+from unmask._progress import progress
+from unmask.aggregate import aggregate_track, logit, video_logit
+from unmask.calibration import CalibrationCfg, PlattCalibrator
+from unmask.detectors import create_detector
+from unmask.detectors._base import AggregationCfg, Detector, weights_dir
+from unmask.errors import DatasetError
+from unmask.eval.datasets import read_dataset
+from unmask.scanner import Scanner
+
+
+def face_logits_by_video(
+    detector: Detector, paths: list[str], *, frames: int = 32
+) -> list[list[np.ndarray] | None]:
+    """Per video, the face logits of each track (None when no face was found)."""
+    raw = dataclasses.replace(detector.cfg, calibration=CalibrationCfg("none", 1.0, 0.0, 0.0))
+    detector.cfg = raw
+    scanner = Scanner(detector, frames=frames)
+    out: list[list[np.ndarray] | None] = []
+    for path in progress(paths, total=len(paths), desc="calibration scan", unit="video"):
+        r = scanner.scan(path)
+        out.append(
+            [logit(np.array([f.p_fake for f in t.faces])) for t in r.tracks]
+            if r.status == "ok"
+            else None
+        )
+    return out
+
+
+def recalibrate(
+    name: str, labels: list[Path], *, out: Path, rules: list[str], clip: float, frames: int = 32
+) -> dict[str, object]:
+    detector = create_detector(name)
+    original = detector.cfg
+    files = [f for path in labels for f in read_dataset(path) if f.path]
+    if len({f.label for f in files}) < 2:
+        raise DatasetError("calibration needs both real and fake videos")
+    tracks = face_logits_by_video(detector, [str(f.path) for f in files], frames=frames)
+    kept = [(t, f.label) for t, f in zip(tracks, files, strict=True) if t]
+    y = np.array([label for _, label in kept], float)
+    losses: dict[str, float] = {}
+    best: tuple[float, str, CalibrationCfg] | None = None
+    for rule in rules:
+        x = np.array(
+            [video_logit(np.array([aggregate_track(t, rule) for t in ts])) for ts, _ in kept]
+        )
+        cal = CalibrationCfg.from_calibrator(PlattCalibrator().fit(x, y), clip=clip)
+        p = cal.apply(x)
+        losses[rule] = round(float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), 5)
+        if best is None or losses[rule] < best[0]:
+            best = (losses[rule], rule, cal)
+    assert best is not None
+    _, best_rule, best_cal = best
+    fitted_on = f"{len(kept)} held-out videos: " + ", ".join(p.name for p in labels)
+    cfg = dataclasses.replace(
+        original,
+        aggregation=AggregationCfg(rule=best_rule),
+        calibration=dataclasses.replace(best_cal, fitted_on=fitted_on),
+        metrics={
+            **original.metrics,
+            "calibration_video_log_loss_by_rule": losses,
+            "calibration_videos": len(kept),
+        },
+    )
+    atomic_write_json(out / f"{name}.json", cfg.to_dict())
+    return {
+        "rule": best_rule,
+        "calibration": dataclasses.asdict(cfg.calibration),
+        "log_loss_by_rule": losses,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--detector", required=True)
+    parser.add_argument(
+        "--labels", type=Path, nargs="+", required=True, help="labelled dataset folders or files"
+    )
+    parser.add_argument("--out", type=Path, default=weights_dir())
+    parser.add_argument("--rules", default="mean,topk_mean,confident")
+    parser.add_argument("--clip", type=float, default=0.02)
+    parser.add_argument("--frames", type=int, default=32)
+    args = parser.parse_args(argv)
+    result = recalibrate(
+        args.detector,
+        args.labels,
+        out=args.out,
+        rules=args.rules.split(","),
+        clip=args.clip,
+        frames=args.frames,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
