@@ -81,3 +81,13 @@ def test_module_level_scan_reuses_the_scanner() -> None:
     a = scan(SAMPLES / "astronaut.jpg", detector="spectrum", frames=4)
     b = scan(SAMPLES / "astronaut.jpg", detector="spectrum", frames=4)
     assert a.p_fake == b.p_fake
+
+
+def test_max_faces_per_track_thins_evenly(tmp_path: Path) -> None:
+    import dataclasses
+
+    det = FixedDetector()
+    det.cfg = dataclasses.replace(det.cfg, max_faces_per_track=3)
+    r = Scanner(det, frames=8).scan(face_clip(tmp_path / "f.mp4"))
+    frames = [f.frame for f in r.tracks[0].faces]
+    assert len(frames) == 3 and frames[0] == 0 and frames[-1] >= 6

@@ -31,7 +31,14 @@ from unmask import __version__
 from unmask.aggregate import aggregate_track, logit, video_logit
 from unmask.detectors import Detector, create_detector
 from unmask.errors import UnmaskError
-from unmask.faces import Faces, FrameDetections, RetinaFace, crop_faces, track_faces
+from unmask.faces import (
+    Faces,
+    FrameDetections,
+    RetinaFace,
+    TrackedDetection,
+    crop_faces,
+    track_faces,
+)
 from unmask.media import DEFAULT_LIMITS, FrameSampler, MediaLimits, media_kind, read_image
 
 Status = Literal["ok", "no_face", "error"]
@@ -178,7 +185,7 @@ class Scanner:
                 path, timings, warnings
             )
         with _timed(timings, "crop"):
-            tracked = track_faces(detections)
+            tracked = _thin_tracks(track_faces(detections), cfg.max_faces_per_track)
             faces = crop_faces(
                 images, detections, tracked, size=cfg.input_size, margin=cfg.margin, align=cfg.align
             )
@@ -284,6 +291,20 @@ class Scanner:
                 )
             )
         return tracks, video_logit(np.asarray(track_logits))
+
+
+def _thin_tracks(tracked: list[TrackedDetection], limit: int | None) -> list[TrackedDetection]:
+    """At most ``limit`` detections per track, evenly spaced in time (slow detectors)."""
+    if not limit:
+        return tracked
+    out = []
+    for tid in sorted({t.track_id for t in tracked}):
+        members = [t for t in tracked if t.track_id == tid]
+        keep = np.unique(
+            np.linspace(0, len(members) - 1, min(limit, len(members))).round().astype(int)
+        )
+        out += [members[i] for i in keep]
+    return sorted(out, key=lambda t: (t.frame, t.track_id))
 
 
 def _thumbnails(faces: Faces, per_track: int = 4, size: int = 96) -> dict[int, np.ndarray]:

@@ -156,7 +156,7 @@ def test_demo_prints_the_verdict_table(tmp_path: Path) -> None:
 
 def test_detectors_command_lists_the_registry() -> None:
     proc = run_cli("detectors")
-    assert proc.returncode == 0 and proc.stdout.startswith("effnet_sbi (default)")
+    assert proc.returncode == 0 and "ensemble (default)" in proc.stdout
     assert "\nspectrum:" in proc.stdout
 
 

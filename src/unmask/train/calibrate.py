@@ -51,7 +51,14 @@ def face_logits_by_video(
 
 
 def recalibrate(
-    name: str, labels: list[Path], *, out: Path, rules: list[str], clip: float, frames: int = 32
+    name: str,
+    labels: list[Path],
+    *,
+    out: Path,
+    rules: list[str],
+    clip: float,
+    frames: int = 32,
+    note: str = "",
 ) -> dict[str, object]:
     detector = create_detector(name)
     original = detector.cfg
@@ -74,7 +81,7 @@ def recalibrate(
             best = (losses[rule], rule, cal)
     assert best is not None
     _, best_rule, best_cal = best
-    fitted_on = f"{len(kept)} held-out videos: " + ", ".join(p.name for p in labels)
+    fitted_on = f"{len(kept)} held-out videos" + (f": {note}" if note else "")
     cfg = dataclasses.replace(
         original,
         aggregation=AggregationCfg(rule=best_rule),
@@ -105,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", default="mean,topk_mean,confident")
     parser.add_argument("--clip", type=float, default=0.02)
     parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument(
+        "--note", default="", help="what the videos are, for the config's calibration.fitted_on"
+    )
     args = parser.parse_args(argv)
     result = recalibrate(
         args.detector,
@@ -113,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         rules=args.rules.split(","),
         clip=args.clip,
         frames=args.frames,
+        note=args.note,
     )
     print(json.dumps(result, indent=2))
     return 0

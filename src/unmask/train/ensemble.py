@@ -43,7 +43,13 @@ def load_member(name: str) -> Detector:
 
 
 def fit_ensemble(
-    cfg: TrainConfig, members: list[Detector], *, name: str, out: Path, c: float = 1.0
+    cfg: TrainConfig,
+    members: list[Detector],
+    *,
+    name: str,
+    out: Path,
+    c: float = 1.0,
+    max_faces_per_track: int | None = None,
 ) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
@@ -85,6 +91,7 @@ def fit_ensemble(
         align=first.align,
         aggregation=AggregationCfg(rule=rule),
         calibration=calibration,
+        max_faces_per_track=max_faces_per_track,
         license="see the members' model cards",
         trained_on=f"stacked on the validation split of {cfg.name}'s config",
         metrics=metrics,
@@ -113,9 +120,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--name", default="ensemble")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--max-faces-per-track",
+        type=int,
+        default=None,
+        help="classify at most N faces per track (speed)",
+    )
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
-    result = fit_ensemble(cfg, [load_member(m) for m in args.members], name=args.name, out=args.out)
+    result = fit_ensemble(
+        cfg,
+        [load_member(m) for m in args.members],
+        name=args.name,
+        out=args.out,
+        max_faces_per_track=args.max_faces_per_track,
+    )
     print(json.dumps(result["metrics"], indent=2), json.dumps(result["extra"]))
     return 0
 
