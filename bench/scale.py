@@ -1,6 +1,7 @@
 """Corpus throughput: one process, a local process pool and a Dask cluster, on the same corpus.
 
     python bench/scale.py [--videos 24] [--seconds 3] [--height 720] [--frames 32] [--workers 2]
+                          [--detector default]
 
 Generates a corpus of short H.264 clips with a moving face (x264, B-frames, like DFDC),
 then scans all of it, in this run, with the same code path as `unmask scan --output`
@@ -29,6 +30,7 @@ import cv2
 import numpy as np
 
 from unmask.batch import collect_inputs, submission_text
+from unmask.detectors._registry import resolve_detector_name
 from unmask.media import VideoWriter, read_image
 from unmask.scale import ResultStore
 from unmask.scale.scan import scan_inputs
@@ -63,13 +65,20 @@ def make_corpus(root: Path, n: int, seconds: float, height: int, fps: int = 30) 
 
 
 def timed_scan(
-    corpus: Path, store_path: Path, frames: int, **mode: object
+    corpus: Path, store_path: Path, frames: int, detector: str, **mode: object
 ) -> tuple[float, str, list[dict[str, float]]]:
     """Scan the corpus with a fresh store: wall seconds, the CSV text, per-video timings."""
     inputs, _ = collect_inputs([corpus])
     with ResultStore(store_path, fresh=True) as store:
         start = time.perf_counter()
-        run = scan_inputs(inputs, store, frames=frames, show_progress=False, **mode)  # type: ignore[arg-type]
+        run = scan_inputs(
+            inputs,
+            store,
+            detector=detector,
+            frames=frames,
+            show_progress=False,
+            **mode,  # type: ignore[arg-type]
+        )
         seconds = time.perf_counter() - start
         rows = list(run.rows)
     bad = [r.input.filename for r in rows if r.result.status != "ok"]
@@ -92,6 +101,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="local processes and Dask workers")
+    parser.add_argument("--detector", default="default")
     args = parser.parse_args()
     from distributed import LocalCluster
 
@@ -102,22 +112,32 @@ def main() -> None:
         make_corpus(corpus, args.videos, args.seconds, args.height)
         print(
             f"corpus: {args.videos} clips, {args.seconds:g} s, {args.height * 16 // 9}x{args.height}, "
-            f"30 fps, H.264 crf 23 (made in {time.perf_counter() - t:.0f} s); {args.frames} frames sampled"
+            f"30 fps, H.264 crf 23 (made in {time.perf_counter() - t:.0f} s); {args.frames} frames "
+            f"sampled; detector {resolve_detector_name(args.detector)}"
         )
         n = args.workers
         with LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster:
             modes: list[tuple[str, Callable[[], tuple[float, str, list[dict[str, float]]]]]] = [
-                ("(a) 1 process", lambda: timed_scan(corpus, Path(tmp) / "a", args.frames)),
+                (
+                    "(a) 1 process",
+                    lambda: timed_scan(corpus, Path(tmp) / "a", args.frames, args.detector),
+                ),
                 (
                     f"(b) --workers {n}",
-                    lambda: timed_scan(corpus, Path(tmp) / "b", args.frames, workers=n),
+                    lambda: timed_scan(
+                        corpus, Path(tmp) / "b", args.frames, args.detector, workers=n
+                    ),
                 ),
                 (
                     f"(c) Dask, {n} local workers x 1 thread",
                     lambda: timed_scan(
-                        corpus, Path(tmp) / "c", args.frames, cluster=cluster.scheduler_address
+                        corpus,
+                        Path(tmp) / "c",
+                        args.frames,
+                        args.detector,
+                        cluster=cluster.scheduler_address,
                     ),
                 ),
             ]
