@@ -2,6 +2,7 @@
 
     python bench/_forge_build.py [--clips 10] [--methods swap:4,reenact:3,dfae:3] [--frames 48]
                                  [--params '{"dfae": {"train_minutes": 2}}'] [--out DIR]
+                                 [--workers N]
 
 The research clips stand in for consenting actors (a placeholder consent document per clip);
 nothing of them enters the repository, and everything is written under a temporary folder
@@ -28,8 +29,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from unmask.forge._render import ENCODER_OPTIONS
 from unmask.forge._workspace import Workspace
-from unmask.forge.builder import ENCODER_OPTIONS, build_dataset
+from unmask.forge.builder import build_dataset
 from unmask.forge.ingest import ingest_footage
 from unmask.forge.ledger import Ledger
 from unmask.forge.spec import BuildSpec
@@ -101,6 +103,7 @@ def build_dataset_timing(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     frames: int = 48,
     seed: int = 0,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Register ``clips`` actors from ``videos``, build a dataset under ``work``, time each step.
 
@@ -143,7 +146,7 @@ def build_dataset_timing(
         }
     )
     out = work / "dataset"
-    report = build_dataset(spec, out, workspace=workspace)
+    report = build_dataset(spec, out, workspace=workspace, workers=workers)
     return {
         "actors": len(actors),
         "rejected": rejected,
@@ -158,6 +161,7 @@ def build_dataset_timing(
         "notes": list(report.notes),
         "frames": frames,
         "methods": methods,
+        "workers": workers,
     }
 
 
@@ -172,7 +176,7 @@ def report_lines(r: Mapping[str, Any]) -> list[str]:
     lines += [
         f"(a) baseline decode + encode per real clip: {a:.2f} s",
         f"(b) consent + ingest: {r['ingest_s']:.1f} s, {per_clip:.2f} s per clip ({per_clip / a:.1f}x a)",
-        f"(c) build: {r['build_s']:.1f} s for {r['videos']} videos, "
+        f"(c) build on {r['workers']} worker(s): {r['build_s']:.1f} s for {r['videos']} videos, "
         f"{60 * r['videos'] / r['build_s']:.1f} videos/min, {r['build_s'] / r['videos'] / a:.1f}x a per video",
     ]
     for split, methods in r["counts"].items():
@@ -205,6 +209,7 @@ def main() -> None:
     )
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="build on N processes")
     parser.add_argument(
         "--out", type=Path, default=None, help="keep everything here (default: a temp folder)"
     )
@@ -220,6 +225,7 @@ def main() -> None:
             params=args.params,
             frames=args.frames,
             seed=args.seed,
+            workers=args.workers,
         )
         print("\n".join(report_lines(r)))
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests._cluster import DaskCluster
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,3 +36,18 @@ def cli_env() -> dict[str, str]:
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYTHONIOENCODING", "utf-8")
     return env
+
+
+@pytest.fixture
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A scheduler and two workers ("w1", "w2") on 127.0.0.1, stopped even when the test fails."""
+    from tests._cluster import DaskCluster
+
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        for name in ("w1", "w2"):
+            cluster.add_worker(name)
+        cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        cluster.close()

@@ -11,7 +11,7 @@ Every message says what was expected, what arrived and, where it helps, how to f
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "MediaError",
     "MediaLimitError",
     "MetricInputError",
+    "TasksFailedError",
     "UnknownNameError",
     "UnmaskError",
     "VideoReadError",
@@ -114,3 +115,32 @@ class ConsentError(UnmaskError):
 
 class FaceNotFoundError(UnmaskError):
     """Footage that a step needs faces from has too few frames with a face."""
+
+
+class TasksFailedError(UnmaskError):
+    """A long job did all it could, but some tasks failed after their retries.
+
+    ``failures`` maps each failed task (e.g. a file) to its last error; ``result`` is what the
+    job did (e.g. forge's ``BuildReport``). The rest is kept: the same command again retries
+    only the failed tasks.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        failures: Mapping[str, str],
+        *,
+        total: int,
+        result: object = None,
+        shown: int = 3,
+    ) -> None:
+        self.failures = dict(failures)
+        self.result = result
+        first = ", ".join(
+            f"{task} ({error})" for task, error in list(self.failures.items())[:shown]
+        )
+        more = f" (+{len(self.failures) - shown} more)" if len(self.failures) > shown else ""
+        super().__init__(
+            f"{len(self.failures)} of {total} {what} failed: {first}{more}. The others are "
+            "done; run the same command again to retry the failed ones"
+        )

@@ -218,23 +218,24 @@ def test_actors_without_valid_consent_are_refused(
 def test_a_revocation_during_a_build_stops_it(
     workspace: Workspace, actors: list[str], tmp_path: Path, monkeypatch
 ) -> None:
-    from unmask.forge import builder
+    from unmask.forge import _render
 
-    original = builder._Builder.make
+    original = _render.Renderer.render
     revoked: list[str] = []
 
-    def make(self, item, sheets):
-        entry = original(self, item, sheets)
+    def render(self, task):  # the actor revokes while the first video is being made
         if not revoked:
-            last = self.plan.items[-1].target_actor
-            self.ledger.revoke(last)
+            last = task.item.target_actor
+            with Ledger.open(workspace) as ledger:
+                ledger.revoke(last)
             revoked.append(last)
-        return entry
+        return original(self, task)
 
-    monkeypatch.setattr(builder._Builder, "make", make)
+    monkeypatch.setattr(_render.Renderer, "render", render)
     with pytest.raises(ConsentError, match="revoked"):
         build_dataset(spec(), tmp_path / "ds", workspace=workspace)
     assert all(revoked[0] not in r["actors"] for r in manifest(tmp_path / "ds"))
+    assert visible_videos(tmp_path / "ds") == set()  # rendered, but never moved into place
 
 
 def test_a_pending_purge_blocks_builds(

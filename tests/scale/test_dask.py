@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests._cluster import DaskCluster, wait_until
 from tests.cli.test_scan_cli import run_cli
 from tests.scale import _toy
-from tests.scale.conftest import (
-    FRAMES,
-    DaskCluster,
-    spawn_cli,
-    stored_files,
-    wait_until,
-)
+from tests.scale.conftest import FRAMES, spawn_cli, stored_files
 from tests.scale.test_run_tasks import toy_tasks
 from tests.scale.test_scan_resume import N_FILES
 from unmask.errors import UnmaskError

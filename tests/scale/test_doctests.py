@@ -8,7 +8,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["unmask.scale._jobs", "unmask.scale._store"])
+@pytest.mark.parametrize(
+    "name", ["unmask.scale._jobs", "unmask.scale._runner", "unmask.scale._store"]
+)
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._cluster import wait_until
 from tests.cli.test_scan_cli import run_cli
 from tests.scale.conftest import (
     FRAMES,
@@ -17,7 +18,6 @@ from tests.scale.conftest import (
     store_lines,
     stored_files,
     varied_clip,
-    wait_until,
 )
 from unmask.scale import store_path_for
 

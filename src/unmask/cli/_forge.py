@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   unmask forge ingest act-3f9c2d1b clip1.mp4 clip2.mp4
   unmask forge consent list
   unmask forge build spec.yaml --out datasets/bench1
+  unmask forge build spec.yaml --out /mnt/shared/bench1 --cluster tcp://10.0.0.5:8786
   unmask forge consent revoke act-3f9c2d1b --reason "asked by email"
   unmask forge purge
 Every command works on one workspace: --workspace DIR, else $UNMASK_FORGE_WORKSPACE,
@@ -133,7 +134,10 @@ def register(subparsers: Any) -> None:
         sub,
         "build",
         "build (or resume) a DFDC-format dataset from a spec",
-        "example:\n  unmask forge build spec.yaml --out datasets/bench1",
+        "examples:\n  unmask forge build spec.yaml --out datasets/bench1 --workers 4\n"
+        "  unmask forge build spec.yaml --out /mnt/shared/bench1 --cluster tcp://10.0.0.5:8786\n"
+        "One task per video; the dataset is the same with any number of workers. On a cluster,\n"
+        "every worker must see DIR and the workspace at the same absolute paths (docs/scale.md).",
         ws,
     )
     build.add_argument(
@@ -141,6 +145,26 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument(
         "--out", type=Path, required=True, help="dataset folder; run again to resume a build there"
+    )
+    build.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="make the videos on N processes on this machine (default 1)",
+    )
+    build.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="make the videos on a Dask cluster: scheduler address (tcp://host:8786) or "
+        "scheduler JSON file",
+    )
+    build.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="times a failed video is retried before it is reported (default 2)",
     )
     build.add_argument("--json", action="store_true", help="print the build report as JSON")
     build.set_defaults(run=_build)
@@ -289,17 +313,42 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from unmask.forge.builder import build_dataset
+    from unmask.errors import TasksFailedError
+    from unmask.forge.builder import BuildReport, build_dataset
     from unmask.forge.spec import load_spec
+    from unmask.scale import run_options_problem
 
+    problem = run_options_problem(
+        workers=args.workers, cluster=args.cluster, retries=args.retries, flags=True
+    )
+    if problem:
+        raise ConfigError(problem)
     spec = load_spec(args.spec)
-    report = build_dataset(spec, args.out, workspace=_workspace(args))
-    if args.json:
+    try:
+        report = build_dataset(
+            spec,
+            args.out,
+            workspace=_workspace(args),
+            workers=args.workers,
+            cluster=args.cluster,
+            retries=args.retries,
+        )
+    except TasksFailedError as err:  # print what was built, then the one-line error
+        if isinstance(err.result, BuildReport):
+            _print_report(err.result, as_json=args.json)
+        raise
+    _print_report(report, as_json=args.json)
+    return 0
+
+
+def _print_report(report: Any, *, as_json: bool) -> None:
+    if as_json:
         print(json.dumps(report.to_dict(), indent=2))
-        return 0
+        return
     print(
         f"{report.out}: {report.planned} videos ({report.made} made now, {report.skipped} "
-        f"already complete) in {report.elapsed_s:.1f} s"
+        f"already complete{f', {len(report.failures)} failed' if report.failures else ''}) "
+        f"in {report.elapsed_s:.1f} s"
     )
     for split, methods in report.counts.items():
         print(f"  {split:<13} " + ", ".join(f"{m} {n}" for m, n in methods.items()))
@@ -307,7 +356,6 @@ def _build(args: argparse.Namespace) -> int:
         print(f"  contact sheet {method}: {report.out / rel}")
     for note in report.notes:
         print(f"  note: {note}")
-    return 0
 
 
 def _purge(args: argparse.Namespace) -> int:

@@ -87,13 +87,11 @@ def register(sub: Any) -> None:
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.frames < 1:
         return f"--frames must be at least 1; got {args.frames}"
-    if args.workers < 1:
-        return f"--workers must be at least 1; got {args.workers}"
-    if args.retries < 0:
-        return f"--retries must be 0 or more; got {args.retries}"
-    if args.cluster and args.workers != 1:
-        return "--workers and --cluster do not go together (the cluster has its own workers)"
-    return None
+    from unmask.scale import run_options_problem
+
+    return run_options_problem(
+        workers=args.workers, cluster=args.cluster, retries=args.retries, flags=True
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
 """``unmask forge build``: consented footage in, a DFDC-format benchmark out.
 
 The build plans every video first (deterministic from the spec's seed), then makes the ones
-the journal does not list yet. Each video is encoded into ``DIR/.forge/staging``, moved into
-place, journaled, and only then listed in the index files. A killed or failed build is
-resumed by running the same command again; the finished dataset is the same either way.
+the journal does not list yet, one task per video, in this process, on N local processes or
+on a Dask cluster (:mod:`unmask.scale`; the rendering is in :mod:`~unmask.forge._render`).
+A worker encodes each video into ``DIR/.forge/staging``; this process then checks the
+actors' consent, moves it into place, journals it, records it in the ledger, and only then
+lists it in the index files. A killed or failed build is resumed by running the same
+command again; the finished dataset is the same either way, whatever the number of workers.
 
 >>> report = build_dataset(load_spec("spec.yaml"), Path("out"), workspace=Path("ws"))  # doctest: +SKIP
 >>> report.made, report.contact_sheets  # doctest: +SKIP
@@ -16,19 +19,14 @@ import json
 import os
 import shutil
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from unmask._io import atomic_write_json
-from unmask._progress import progress
-from unmask.errors import ConfigError, DatasetError, UnmaskError
+from unmask.errors import ConfigError, DatasetError, TasksFailedError
 from unmask.forge._index import (
     DatasetPaths,
     append_journal,
@@ -39,34 +37,30 @@ from unmask.forge._index import (
     write_indexes,
     write_summary,
 )
-from unmask.forge._plan import ActorPool, Plan, PlanItem, fingerprint, make_plan, stable_int
-from unmask.forge._workspace import Workspace, mark_cache
-from unmask.forge.ingest import load_landmarks
-from unmask.forge.ledger import ROLES, FootageRecord, Ledger, sha256_file
-from unmask.forge.perturbations import VideoFrames, apply_perturbations
+from unmask.forge._plan import ActorPool, Plan, PlanItem, fingerprint, make_plan
+from unmask.forge._render import (
+    CONTACT_SHEET_DIR,
+    DISK_FULL,
+    Renderer,
+    RenderTask,
+    get_method,
+    pair_key,
+    render_job,
+    trains_per_pair,
+)
+from unmask.forge._workspace import Workspace
+from unmask.forge.ledger import ROLES, Ledger
 from unmask.forge.spec import BuildSpec
+from unmask.scale import Outcome, ResultStore, Task, run_options_problem, run_tasks
+from unmask.scale._jobs import install, uninstall
 
-CONTACT_SHEET_DIR = "contact_sheets"
 INDEX_EVERY_S = 5.0  # rewrite the index files at most this often while building
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-# Byte-identical output for the same seed: x264's output depends on its thread count, and
-# with macroblock-tree rate control, on RGB input converted inside the encoder, it was measured
-# to differ between runs on small frames (192 px). A fixed thread count and mbtree=0 made 5 of
-# 5 encodes identical at 192 px and 720p.
-ENCODER_OPTIONS = {"threads": "2", "x264-params": "mbtree=0"}
-
-
-def _get_method(name: str, params: Mapping[str, Any] | None = None) -> Any:
-    """The forge method registered as ``name`` (imported lazily: it may need torch)."""
-    from unmask.forge.methods import create_method
-
-    return create_method(name, **dict(params or {}))
 
 
 @dataclass(frozen=True)
 class BuildReport:
     """What a build run did. ``made`` counts videos made in this run, ``skipped`` those
-    found complete from an earlier run."""
+    found complete from an earlier run, ``failures`` those that failed in this run."""
 
     out: Path
     planned: int
@@ -76,6 +70,7 @@ class BuildReport:
     counts: Mapping[str, Mapping[str, int]]  # split -> method -> videos
     contact_sheets: Mapping[str, str]  # method -> path relative to out
     notes: tuple[str, ...] = field(default=())
+    failures: Mapping[str, str] = field(default_factory=dict)  # file -> last error (not listed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +82,7 @@ class BuildReport:
             "counts": {k: dict(v) for k, v in self.counts.items()},
             "contact_sheets": dict(self.contact_sheets),
             "notes": list(self.notes),
+            "failures": dict(self.failures),
         }
 
 
@@ -132,79 +128,26 @@ def resolve_actors(
     return pools, notes
 
 
-@dataclass
-class _Clip:
-    frames: list[np.ndarray]
-    landmarks: np.ndarray
-    fps: float
+class _Lister:
+    """The parent's side of a build: each rendered video is checked against the ledger (the
+    actors' consent must still be valid), moved into place, journaled, recorded in the ledger
+    and listed, in that order; a failed one is noted and left for the next run."""
 
-
-class _Builder:
     def __init__(
         self,
         spec: BuildSpec,
-        out: Path,
-        workspace: Workspace,
+        paths: DatasetPaths,
         ledger: Ledger,
-        plan: Plan,
-        methods: Mapping[str, Any],
+        rows: dict[str, dict[str, Any]],
+        sheets: dict[str, str],
         now: datetime | None,
     ) -> None:
-        self.spec = spec
-        self.now = now
-        self.paths = DatasetPaths(out)
-        self.workspace = workspace
-        self.ledger = ledger
-        self.plan = plan
-        self.footage = {f.footage_id: f for f in ledger.footage(status="accepted")}
-        self.methods = dict(methods)
-        self.clips: OrderedDict[str, _Clip] = OrderedDict()
-        self.dataset_id = ledger.register_dataset(out)
-
-    # -- inputs ------------------------------------------------------------------------------
-
-    def clip(self, footage_id: str) -> _Clip:
-        """The first ``spec.frames`` frames of a footage file, at most ``max_side`` px.
-
-        Never more frames than ingestion found landmarks for (``--max-frames``): a method
-        must not meet frames it has no landmarks for.
-        """
-        if footage_id in self.clips:
-            self.clips.move_to_end(footage_id)
-            return self.clips[footage_id]
-        from unmask.media import iter_frames, read_image
-
-        record = self.footage[footage_id]
-        path = self.workspace.root / str(record.path)
-        landmarks = load_landmarks(self.workspace, footage_id)[: self.spec.frames]
-        if record.kind == "image":
-            frames = [read_image(path)]
-        else:
-            frames = [rgb for _i, rgb in iter_frames(path, max_frames=len(landmarks))]
-        if len(frames) != len(landmarks):
-            raise UnmaskError(
-                f"footage {footage_id} gave {len(frames)} frames but has landmarks for "
-                f"{len(landmarks)}; the workspace copy may be damaged: re-import it"
-            )
-        frames, landmarks = _fit(frames, landmarks, self.spec.max_side)
-        clip = _Clip(frames, landmarks, record.fps if record.fps > 0 else 25.0)
-        self.clips[footage_id] = clip
-        while len(self.clips) > 4:
-            self.clips.popitem(last=False)
-        return clip
-
-    def _method_clip(self, footage: FootageRecord, clip: _Clip) -> Any:
-        from unmask.forge.methods import Clip
-
-        return Clip(
-            frames=list(clip.frames),
-            landmarks=clip.landmarks.copy(),
-            fps=clip.fps,
-            actor_id=footage.actor_id,
-            video_id=footage.footage_id,
-        )
-
-    # -- one video ---------------------------------------------------------------------------
+        self.spec, self.paths, self.ledger, self.now = spec, paths, ledger, now
+        self.rows, self.sheets = rows, sheets
+        self.dataset_id = ledger.register_dataset(paths.root)
+        self.failures: dict[str, str] = {}
+        self.made = 0
+        self.last_index = time.monotonic()
 
     def check_consent(self, item: PlanItem) -> None:
         uses, now = self.spec.uses, self.now
@@ -212,125 +155,80 @@ class _Builder:
         if item.source_actor:
             self.ledger.check_consent(item.source_actor, role="source", uses=uses, now=now)
 
-    def frames_for(self, item: PlanItem) -> tuple[list[np.ndarray], float, dict[str, Any], _Clip]:
-        target = self.clip(item.target_footage)
-        if item.label == "REAL":
-            return target.frames, target.fps, {}, target
-        method = self.methods[item.method]
-        source = None
-        if item.source_footage:
-            source = self._method_clip(
-                self.footage[item.source_footage], self.clip(item.source_footage)
+    def __call__(self, outcome: Outcome[RenderTask]) -> None:
+        item, record = outcome.task.payload.item, outcome.record
+        if outcome.error is not None:
+            self.failures[item.file] = outcome.error
+            return
+        if "disk_full" in record:
+            raise OSError(errno.ENOSPC, record["disk_full"])
+        self.check_consent(item)  # a revocation since the build started stops it here
+        staged = self.paths.staging / record["staged"]
+        if not staged.is_file():
+            self.failures[item.file] = (
+                f"the worker's file is not in {self.paths.staging} here: DIR must be on "
+                "storage that every worker mounts at the same path"
             )
-        workdir = self.workdir(item, method)
-        try:
-            result = method.generate(
-                self._method_clip(self.footage[item.target_footage], target),
-                source,
-                rng=np.random.default_rng(item.seed),
-                workdir=workdir,
+            return
+        if record["sheet"]:  # before the video: a listed video implies its sheet is listed
+            rel = f"{CONTACT_SHEET_DIR}/{item.method}.png"
+            self.place(record["sheet"]["staged"], rel)
+            self.list_file(
+                {
+                    "kind": "sheet",
+                    "file": rel,
+                    "method": item.method,
+                    "actors": item.actors,
+                    "sha256": record["sheet"]["sha256"],
+                }
             )
-        finally:
-            if workdir.is_relative_to(self.paths.work):
-                shutil.rmtree(workdir, ignore_errors=True)
-        frames = list(result.frames)
-        shapes = {f.shape for f in frames}
-        if len(frames) != len(target.frames) or shapes != {target.frames[0].shape}:
-            raise UnmaskError(
-                f"forge method {item.method!r} returned {len(frames)} frames of {sorted(shapes)}; "
-                f"expected {len(target.frames)} frames of {target.frames[0].shape}"
-            )
-        return frames, target.fps, dict(result.params), target
+            self.sheets[item.method] = rel
+        self.place(record["staged"], item.file)
+        self.list_file(record["row"])
+        self.rows[item.file] = record["row"]
+        self.made += 1
+        if time.monotonic() - self.last_index > INDEX_EVERY_S:
+            write_indexes(self.paths.root, self.rows.values())
+            self.last_index = time.monotonic()
 
-    def workdir(self, item: PlanItem, method: Any) -> Path:
-        if getattr(method.spec, "trains_per_pair", False):
-            key = f"{item.method}-{stable_int(item.method, item.target_actor, item.source_actor):x}"
-            return mark_cache(self.workspace.pair_cache(key), item.actors)
-        folder = self.paths.work / item.video_id
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    def make(self, item: PlanItem, sheets: dict[str, str]) -> dict[str, Any]:
-        """Make one video; returns its journal entry (after the file is in place)."""
-        from unmask.media import VideoWriter
-
-        self.check_consent(item)
-        frames, fps, method_params, target = self.frames_for(item)
-        video = apply_perturbations(VideoFrames(frames, fps, self.spec.crf), item.perturbations)
-        staged = self.paths.staging / item.name
-        with VideoWriter(staged, fps=video.fps, crf=video.crf, options=ENCODER_OPTIONS) as writer:
-            for frame in video.frames:
-                writer.write(frame)
-        digest = sha256_file(staged)
-        final = self.paths.root / item.file
+    def place(self, staged: str, rel: str) -> None:
+        final = self.paths.root / rel
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, final)
-        h, w = video.frames[0].shape[:2]
-        entry = {
-            "kind": "video",
-            "file": item.file,
-            "label": item.label,
-            "video_id": item.video_id,
-            "split": item.split,
-            "method": item.method,
-            "source_actor": item.source_actor,
-            "target_actor": item.target_actor,
-            "actors": item.actors,
-            "original": item.original,
-            "perturbations": list(item.perturbations),
-            "sha256": digest,
-            "seed": item.seed,
-            "target_footage": item.target_footage,
-            "source_footage": item.source_footage,
-            "method_params": method_params,
-            "frames": len(video.frames),
-            "fps": round(float(video.fps), 3),
-            "width": w,
-            "height": h,
-        }
+        os.replace(self.paths.staging / staged, final)
+
+    def list_file(self, entry: dict[str, Any]) -> None:
         append_journal(self.paths.journal, entry)
-        self.ledger.record_derived(self.dataset_id, item.file, digest, item.actors)
-        if item.label == "FAKE" and item.method not in sheets:
-            sheets[item.method] = self.contact_sheet(item, target.frames, frames)
-        return entry
-
-    def contact_sheet(
-        self, item: PlanItem, original: list[np.ndarray], fake: list[np.ndarray]
-    ) -> str:
-        from unmask.forge.methods import write_contact_sheet
-
-        rel = f"{CONTACT_SHEET_DIR}/{item.method}.png"
-        write_contact_sheet(original, fake, self.paths.root / rel, n=4)
-        digest = sha256_file(self.paths.root / rel)
-        append_journal(
-            self.paths.journal,
-            {
-                "kind": "sheet",
-                "file": rel,
-                "method": item.method,
-                "actors": item.actors,
-                "sha256": digest,
-            },
-        )
-        self.ledger.record_derived(self.dataset_id, rel, digest, item.actors)
-        return rel
+        self.ledger.record_derived(self.dataset_id, entry["file"], entry["sha256"], entry["actors"])
 
 
-def _fit(
-    frames: list[np.ndarray], landmarks: np.ndarray, max_side: int
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Shrink frames whose longer side exceeds ``max_side`` (even sizes), landmarks alike."""
-    h, w = frames[0].shape[:2]
-    if max(h, w) <= max_side:
-        return frames, landmarks
-    scale = max_side / max(h, w)
-    size = (max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2))
-    small = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
-    factor = np.array([size[0] / w, size[1] / h], np.float32)
-    return small, landmarks * factor
+def _tasks(
+    todo: list[PlanItem], out: Path, methods: Mapping[str, Any], sheets: Mapping[str, str]
+) -> list[list[Task[RenderTask]]]:
+    """The videos to make as tasks, in one round or two.
+
+    The first fake of each method without a contact sheet also makes the sheet. A method
+    that trains per pair trains in the pair's first fake; the pair's other fakes wait for
+    round two and reuse that model, so no pair is trained twice at once and the videos do
+    not depend on the number of workers.
+    """
+    root = str(out.absolute())
+    with_sheet: set[str] = set()
+    trained: set[str] = set()
+    rounds: tuple[list[Task[RenderTask]], list[Task[RenderTask]]] = ([], [])
+    for item in todo:
+        sheet = item.label == "FAKE" and item.method not in sheets and item.method not in with_sheet
+        if sheet:
+            with_sheet.add(item.method)
+        later = False
+        if item.label == "FAKE" and trains_per_pair(methods[item.method]):
+            later = pair_key(item) in trained
+            trained.add(pair_key(item))
+        rounds[1 if later else 0].append(Task(item.file, RenderTask(item, root, sheet)))
+    return [r for r in rounds if r]
 
 
-def _load_or_save_plan(paths: DatasetPaths, spec: BuildSpec, plan: Plan) -> None:
+def _load_or_save_plan(paths: DatasetPaths, spec: BuildSpec, plan: Plan) -> str:
+    """The plan's fingerprint, after checking that ``paths`` holds no other plan."""
     stored_plan = {"spec": spec.to_dict(), "plan": plan.to_dict()}
     digest = fingerprint(stored_plan["spec"], stored_plan["plan"])
     if paths.plan.exists():
@@ -344,8 +242,9 @@ def _load_or_save_plan(paths: DatasetPaths, spec: BuildSpec, plan: Plan) -> None
                 "consent changed since it started, or a purge removed actors); build into a new "
                 "folder, or delete this one to start over"
             )
-        return
+        return digest
     atomic_write_json(paths.plan, {"fingerprint": digest, **stored_plan})
+    return digest
 
 
 def build_dataset(
@@ -353,15 +252,30 @@ def build_dataset(
     out: Path,
     *,
     workspace: Path | Workspace,
+    workers: int = 1,
+    cluster: str | None = None,
+    retries: int = 2,
     show_progress: bool | None = None,
     now: datetime | None = None,
 ) -> BuildReport:
     """Build (or resume building) the dataset ``spec`` describes into ``out``.
 
-    Raises :class:`ConsentError` for a named actor without valid consent,
-    :class:`UnknownNameError` for an unknown method, and :class:`DatasetError` when the
-    disk fills up (free space and run again: the build resumes).
+    Videos are made in this process, on ``workers`` local processes, or on the Dask
+    ``cluster`` at ``tcp://host:8786`` (whose workers must see ``out`` and the workspace at
+    the same absolute paths); the dataset is the same either way. A video that fails
+    ``retries`` + 1 times is left out of the index files and the build ends with a
+    :class:`TasksFailedError` naming the first failures (its ``result`` is the report);
+    the same call again makes only the videos still missing.
+
+    Raises :class:`ConsentError` for a named actor without valid consent (also when consent
+    is revoked during the build), :class:`UnknownNameError` for an unknown method, and
+    :class:`DatasetError` when the disk fills up (free space and run again: the build resumes).
+
+    >>> build_dataset(load_spec("spec.yaml"), Path("out"), workspace=Path("ws"), workers=4)  # doctest: +SKIP
     """
+    problem = run_options_problem(workers=workers, cluster=cluster, retries=retries)
+    if problem:
+        raise ConfigError(problem)
     started = time.monotonic()
     ws = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
     out = Path(out)
@@ -373,31 +287,41 @@ def build_dataset(
                 f"a purge of actor {pending[0][1]} is unfinished; run `unmask forge purge` first"
             )
         pools, notes = resolve_actors(ledger, spec, now=now)
-        methods = {m: _get_method(m, mp.params) for m, mp in spec.methods.items()}
+        methods = {m: get_method(m, mp.params) for m, mp in spec.methods.items()}
         plan = make_plan(spec, pools, {m: bool(f.spec.needs_source) for m, f in methods.items()})
         notes += plan.notes
+        footage = ledger.footage(status="accepted")
         with dataset_lock(paths):
-            _load_or_save_plan(paths, spec, plan)
+            digest = _load_or_save_plan(paths, spec, plan)
             shutil.rmtree(paths.staging, ignore_errors=True)
             shutil.rmtree(paths.work, ignore_errors=True)
-            builder = _Builder(spec, out, ws, ledger, plan, methods, now)
             entries = read_journal(paths.journal)
             rows = complete(out, entries, "video")
             sheets = {e["method"]: f for f, e in complete(out, entries, "sheet").items()}
+            lister = _Lister(spec, paths, ledger, rows, sheets, now)
             for r in rows.values():
-                ledger.record_derived(builder.dataset_id, r["file"], r["sha256"], r["actors"])
+                ledger.record_derived(lister.dataset_id, r["file"], r["sha256"], r["actors"])
             todo = [i for i in plan.items if i.file not in rows]
-            skipped = len(plan.items) - len(todo)
-            last_index = time.monotonic()
+            job = render_job(spec, ws.root.absolute(), footage, plan_digest=digest)
+            if workers == 1 and cluster is None:  # here, with the methods made above
+                install(job, Renderer(spec, ws, footage, methods))
             try:
                 write_indexes(out, rows.values())
-                for item in progress(
-                    todo, total=len(todo), desc="forge build", unit="video", enabled=show_progress
-                ):
-                    rows[item.file] = builder.make(item, sheets)
-                    if time.monotonic() - last_index > INDEX_EVERY_S:
-                        write_indexes(out, rows.values())
-                        last_index = time.monotonic()
+                paths.staging.mkdir(parents=True, exist_ok=True)
+                rounds = _tasks(todo, out, methods, sheets)
+                for n, tasks in enumerate(rounds, 1):
+                    run_tasks(
+                        job,
+                        tasks,
+                        ResultStore(None),  # the journal is the build's record
+                        workers=workers,
+                        cluster=cluster,
+                        retries=retries,
+                        desc="forge build" + (f" ({n}/{len(rounds)})" if len(rounds) > 1 else ""),
+                        unit="video",
+                        show_progress=show_progress,
+                        on_outcome=lister,
+                    )
             except OSError as err:
                 if err.errno in DISK_FULL:
                     raise DatasetError(
@@ -407,6 +331,7 @@ def build_dataset(
                     ) from None
                 raise
             finally:
+                uninstall(job.name)
                 shutil.rmtree(paths.staging, ignore_errors=True)
                 shutil.rmtree(paths.work, ignore_errors=True)
                 try:
@@ -417,12 +342,13 @@ def build_dataset(
     report = BuildReport(
         out=out,
         planned=len(plan.items),
-        made=len(todo),
-        skipped=skipped,
+        made=lister.made,
+        skipped=len(plan.items) - len(todo),
         elapsed_s=time.monotonic() - started,
         counts=count_videos(rows.values()),
         contact_sheets=dict(sorted(sheets.items())),
         notes=tuple(notes),
+        failures=dict(sorted(lister.failures.items())),
     )
     write_summary(
         out,
@@ -432,4 +358,6 @@ def build_dataset(
         rows=rows.values(),
         sheets=report.contact_sheets,
     )
+    if report.failures:
+        raise TasksFailedError("videos", report.failures, total=len(todo), result=report)
     return report

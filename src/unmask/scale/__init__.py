@@ -21,7 +21,7 @@ from __future__ import annotations
 # Light modules only (no numpy): a worker process imports this package and caps its
 # threads before numpy and onnxruntime load. The scan job is in unmask.scale.scan.
 from unmask.scale._jobs import Job, Outcome, Task, WorkerSetupError
-from unmask.scale._runner import RunStats, run_tasks
+from unmask.scale._runner import RunStats, run_options_problem, run_tasks
 from unmask.scale._store import STORE_SUFFIX, ResultStore, store_path_for
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "RunStats",
     "Task",
     "WorkerSetupError",
+    "run_options_problem",
     "run_tasks",
     "store_path_for",
 ]

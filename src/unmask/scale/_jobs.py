@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from unmask import __version__
 from unmask.errors import UnmaskError
 
 S = TypeVar("S")  # per-worker state, e.g. a Scanner
@@ -122,6 +123,15 @@ def threads_per_task(cpus: int, concurrent_tasks: int) -> int:
     (4, 1)
     """
     return max(1, cpus // max(1, concurrent_tasks))
+
+
+def check_version(version: str) -> None:
+    """In ``Job.setup``: refuse a worker whose unmask is not the ``version`` the job started with."""
+    if version != __version__:
+        raise UnmaskError(
+            f"unmask {__version__} is installed here but the job was started by unmask "
+            f"{version}; install the same version on every worker"
+        )
 
 
 class WorkerSetupError(UnmaskError):

@@ -23,6 +23,29 @@ class RunStats:
     seconds: float
 
 
+def run_options_problem(
+    *, workers: int, cluster: str | None, retries: int, flags: bool = False
+) -> str | None:
+    """What ``run_tasks`` would refuse in these options, or None (to check them early).
+
+    ``flags=True`` names them as command-line flags (``--workers``).
+
+    >>> run_options_problem(workers=0, cluster=None, retries=2, flags=True)
+    '--workers must be at least 1; got 0'
+    """
+    dash = "--" if flags else ""
+    if workers < 1:
+        return f"{dash}workers must be at least 1; got {workers}"
+    if retries < 0:
+        return f"{dash}retries must be 0 or more; got {retries}"
+    if cluster is not None and workers != 1:
+        return (
+            f"{dash}workers and {dash}cluster do not go together: use local worker processes "
+            "or a cluster, not both"
+        )
+    return None
+
+
 def run_tasks(
     job: Job[S, P],
     tasks: Sequence[Task[P]],
@@ -53,12 +76,9 @@ def run_tasks(
     ...     run_tasks(job, tasks, store, workers=2)
     ...     [store.get(job.name, t.key) for t in tasks]
     """
-    if workers < 1:
-        raise UnmaskError(f"workers must be at least 1; got {workers}")
-    if retries < 0:
-        raise UnmaskError(f"retries must be 0 or more; got {retries}")
-    if cluster is not None and workers != 1:
-        raise UnmaskError("use either local worker processes or a cluster, not both")
+    problem = run_options_problem(workers=workers, cluster=cluster, retries=retries)
+    if problem:
+        raise UnmaskError(problem)
     keys = [t.key for t in tasks]
     if len(set(keys)) != len(keys):
         raise ValueError("task keys must be unique")

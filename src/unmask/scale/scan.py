@@ -29,7 +29,7 @@ from unmask import __version__
 from unmask.batch import BatchRow, ScanInput, failed_result, scan_one
 from unmask.detectors import DetectorCfg, create_detector
 from unmask.errors import UnmaskError
-from unmask.scale._jobs import Job, Outcome, Record, Task, install, uninstall
+from unmask.scale._jobs import Job, Outcome, Record, Task, check_version, install, uninstall
 from unmask.scale._runner import RunStats, run_tasks
 from unmask.scale._store import ResultStore
 from unmask.scanner import Scanner, ScanResult
@@ -51,11 +51,7 @@ def scan_job_name(cfg: DetectorCfg, frames: int) -> str:
 def _build_scanner(
     threads: int, *, detector: str, frames: int, sha256: str, version: str
 ) -> Scanner:
-    if version != __version__:
-        raise UnmaskError(
-            f"unmask {__version__} is installed here but the job was started by unmask "
-            f"{version}; install the same version on every worker"
-        )
+    check_version(version)
     from unmask.faces import RetinaFace
 
     if threads > 0:
