@@ -20,6 +20,7 @@ from unmask.arena.sandbox import (
     JAIL,
     SETUP_FAILED,
     SandboxLimits,
+    _runtime_paths,
     check_archive,
     jail_spec,
     probe_isolation,
@@ -158,6 +159,10 @@ PROBES = """
 """
 
 
+def _under_tmp(path: str) -> bool:
+    return path.startswith("/tmp/") and path != "/tmp/"
+
+
 def test_isolated_run(tmp_path: Path, isolation: None) -> None:
     result = _run(tmp_path, PROBES)
     assert result.exit_code == 0 and result.isolation == "full", result.log_tail  # type: ignore[attr-defined]
@@ -168,7 +173,10 @@ def test_isolated_run(tmp_path: Path, isolation: None) -> None:
     assert seen["write_system"] in ("Read-only file system", "Permission denied")
     assert seen["tcp"] == "Network is unreachable" and seen["dns"] != "ok"
     assert seen["processes"] == [1, 2]  # its own PID namespace: init and itself
-    assert seen["tmp"] == ["data", "work"] and seen["data"] == ["a.mp4"]
+    # /tmp is an empty tmpfs; only the job's folders and, when the checkout or its venv
+    # lives under /tmp, the runtime it needs (bound read-only at its own path) show there
+    runtime = {Path(p).relative_to("/tmp").parts[0] for p in _runtime_paths() if _under_tmp(p)}
+    assert set(seen["tmp"]) == {"data", "work", *runtime} and seen["data"] == ["a.mp4"]
     assert result.output == b"filename,label\npublic/a.mp4,0.5\n"  # type: ignore[attr-defined]
     assert (tmp_path / "data" / "public" / "a.mp4").read_bytes() == b"video"
 
