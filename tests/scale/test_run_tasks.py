@@ -73,7 +73,9 @@ def test_a_task_that_kills_its_process_is_isolated_and_reported(tmp_path: Path) 
         i * i for i in range(8) if i != 3
     ]
     counts = _toy.attempts(str(log))
-    assert counts[3] == 3  # once beside others, then alone twice (1 + retries)
+    # alone 1 + retries times; plus once beside others when other tasks were still running
+    # as it died (timing: fast neighbours may have finished, so its first death was alone)
+    assert counts[3] in (2, 3)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
