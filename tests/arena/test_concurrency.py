@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +33,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 TEAMS, PER_TEAM, CAP, WORKERS = 10, 5, 3, 3
 
 
+def wait_for_line(
+    proc: subprocess.Popen[bytes], log: Path, text: str, timeout_s: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in log.read_text(errors="replace"):
+        assert proc.poll() is None, f"the worker exited with {proc.returncode}:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"no {text!r} in {log.name} after {timeout_s} s"
+        time.sleep(0.1)
+
+
 def test_concurrent_submissions_are_capped_exactly_and_scored_once(tmp_path: Path) -> None:
     with fresh_database("postgresql", tmp_path) as url:
         engine = make_engine(url)
@@ -54,6 +65,8 @@ def test_concurrent_submissions_are_capped_exactly_and_scored_once(tmp_path: Pat
                     stack.enter_context(arena_process(["worker", "--name", f"w{i}"], env, logs[i]))
                     for i in range(WORKERS)
                 ]
+                for i, w in enumerate(workers):  # all three up before the race starts
+                    wait_for_line(w, logs[i], "code submissions:")
 
                 def post(token: str) -> int:
                     r = httpx.post(

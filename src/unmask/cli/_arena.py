@@ -121,6 +121,10 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_worker(args: argparse.Namespace) -> int:
     import threading
 
+    # first, so that a SIGTERM during start-up also ends the worker cleanly
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
     from unmask.arena.core.db import make_engine, migrate, session_factory
     from unmask.arena.sandbox import probe_isolation
     from unmask.arena.worker import Worker
@@ -135,8 +139,6 @@ def run_worker(args: argparse.Namespace) -> int:
     if not ok:
         log.warning("sandbox=%s: code submissions will %s", settings.sandbox,
                     "end with status error" if settings.sandbox == "strict" else "run WITHOUT isolation")  # fmt: skip
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker = Worker(
         session_factory(engine, write=True),
         session_factory(engine),

@@ -107,17 +107,32 @@ def run_pool(
     last_error: dict[str, str] = {}
     in_flight: dict[Future[Any], Task[P]] = {}
     pool = _new_pool(job, workers, threads)
+    idle_breaks = 0
     finished = False
     try:
         while pending or suspects or in_flight:
-            if suspects:
-                if not in_flight:
-                    task = suspects.popleft()
-                    in_flight[pool.submit(execute, job, task.payload)] = task
-            else:
-                while pending and len(in_flight) < limit:
-                    task = pending.popleft()
-                    in_flight[pool.submit(execute, job, task.payload)] = task
+            try:
+                if suspects:
+                    if not in_flight:
+                        in_flight[pool.submit(execute, job, suspects[0].payload)] = suspects[0]
+                        suspects.popleft()
+                else:
+                    while pending and len(in_flight) < limit:
+                        in_flight[pool.submit(execute, job, pending[0].payload)] = pending[0]
+                        pending.popleft()
+            except BrokenProcessPool:
+                # a running task killed its process while more were being submitted: the
+                # unsubmitted task stays queued; the running ones report the crash below
+                if not in_flight:  # nothing running can explain it: start afresh, a few times
+                    idle_breaks += 1
+                    if idle_breaks > 3:
+                        raise WorkerSetupError(
+                            f"the worker processes of {job.name!r} keep dying before running a "
+                            "task (a crash while starting up or out of memory)"
+                        ) from None
+                    _stop(pool, kill=True)
+                    pool = _new_pool(job, workers, threads)
+                    continue
             done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
                 done, _ = wait(list(in_flight))  # a broken pool fails every running task
