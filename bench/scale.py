@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from unmask.batch import collect_inputs, submission_text
-from unmask.detectors._registry import resolve_detector_name
+from unmask.detectors import resolve_detector_name
 from unmask.media import VideoWriter, read_image
 from unmask.scale import ResultStore
 from unmask.scale.scan import scan_inputs

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unmask.cli._options import add_parallel_options
+
 HELP = """examples:
   unmask evaluate --labels ffpp_c40/ --predictions preds.csv --report report.html
   unmask evaluate --labels ffpp_c40/ --detector default --frames 32 --json summary.json
@@ -51,14 +53,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--frames", type=int, default=32, help="frames sampled per video when scanning (default 32)"
     )
-    p.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="with --detector: scan on N processes"
-    )
-    p.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="with --detector: scan on a Dask cluster (tcp://host:8786 or a scheduler JSON file)",
-    )
+    add_parallel_options(p, doing="with --detector: scan")
     p.add_argument(
         "--store",
         metavar="JSONL",

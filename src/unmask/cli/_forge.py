@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from unmask.cli._options import add_parallel_options
 from unmask.errors import ConfigError
 
 EXAMPLES = """examples:
@@ -146,19 +147,7 @@ def register(subparsers: Any) -> None:
     build.add_argument(
         "--out", type=Path, required=True, help="dataset folder; run again to resume a build there"
     )
-    build.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        metavar="N",
-        help="make the videos on N processes on this machine (default 1)",
-    )
-    build.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="make the videos on a Dask cluster: scheduler address (tcp://host:8786) or "
-        "scheduler JSON file",
-    )
+    add_parallel_options(build, doing="make the videos")
     build.add_argument(
         "--retries",
         type=int,

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from unmask.cli._options import add_parallel_options
+
 HELP = """examples:
   unmask scan clip.mp4
   unmask scan photos/ videos/ --output preds.csv --json results.jsonl
@@ -52,18 +54,7 @@ def register(sub: Any) -> None:
         help="detector name (see `unmask detectors`)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the verdict table")
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        metavar="N",
-        help="scan on N processes on this machine (default 1)",
-    )
-    p.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="scan on a Dask cluster: scheduler address (tcp://host:8786) or scheduler JSON file",
-    )
+    add_parallel_options(p, doing="scan")
     p.add_argument(
         "--store",
         metavar="JSONL",

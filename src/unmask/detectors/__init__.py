@@ -12,6 +12,7 @@ from unmask.detectors._registry import (
     default_detector,
     list_detectors,
     register_detector,
+    resolve_detector_name,
 )
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "list_detectors",
     "load_cfg",
     "register_detector",
+    "resolve_detector_name",
     "verified_weights",
 ]

@@ -47,9 +47,8 @@ class DetectorCfg:
     aggregation: AggregationCfg = field(default_factory=AggregationCfg)
     calibration: CalibrationCfg = field(default_factory=CalibrationCfg)
     threshold: float = 0.5
-    max_faces_per_track: int | None = (
-        None  # classify at most this many faces per track (evenly spaced)
-    )
+    # classify at most this many faces per track, evenly spaced in time (slow detectors)
+    max_faces_per_track: int | None = None
     license: str = ""
     trained_on: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
