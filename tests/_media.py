@@ -22,6 +22,20 @@ def astronaut() -> np.ndarray:
     return read_image(SAMPLES / "astronaut.jpg")
 
 
+def astronaut_photos(folder: Path, n: int = 6, name: str = "p{i}.jpg") -> Path:
+    """``n`` photos of the astronaut, each rotated and scaled a little (a tiny training set);
+    ``name`` is formatted with the index ``i``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    img = astronaut()
+    for i in range(n):
+        m = cv2.getRotationMatrix2D((256, 256), i * 4 - 10, 1.0 - i * 0.05)
+        cv2.imwrite(
+            str(folder / name.format(i=i)),
+            cv2.cvtColor(cv2.warpAffine(img, m, (512, 512)), cv2.COLOR_RGB2BGR),
+        )
+    return folder
+
+
 def numbered_frames(n: int, size: tuple[int, int] = (64, 48)) -> list[np.ndarray]:
     """Frames whose mean brightness encodes their index (i * 8), easy to recognise after coding."""
     w, h = size

@@ -9,7 +9,7 @@ import yaml
 torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
-from tests._media import astronaut  # noqa: E402
+from tests._media import astronaut, astronaut_photos  # noqa: E402
 from unmask.errors import ConfigError  # noqa: E402
 from unmask.train.config import load_config  # noqa: E402
 from unmask.train.export import check_roundtrip, export_onnx, onnx_logits  # noqa: E402
@@ -85,19 +85,9 @@ def test_config_unknown_key_and_relative_paths(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_unmask_train_end_to_end(tmp_path: Path) -> None:
     """`unmask train` on a folder of generated photos: extracts, trains, exports, calibrates."""
-    import cv2
-
     from unmask.cli import main
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    img = astronaut()
-    for i in range(6):
-        m = cv2.getRotationMatrix2D((256, 256), i * 4 - 10, 1.0 - i * 0.05)
-        cv2.imwrite(
-            str(photos / f"p{i}.jpg"),
-            cv2.cvtColor(cv2.warpAffine(img, m, (512, 512)), cv2.COLOR_RGB2BGR),
-        )
+    photos = astronaut_photos(tmp_path / "photos")
     cfg = {
         "name": "tiny",
         "input_size": 64,

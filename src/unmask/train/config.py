@@ -28,6 +28,8 @@ class DataCfg:
     use_labelled_fakes: bool = True  # mix in the fake crops of crop_folders
     frames_per_video: int = 16
     cache_dir: Path = Path("runs/cache")
+    # a packed FaceSet (python -m unmask.train.pack), file or folder, instead of the sources
+    faceset: Path | None = None
     val_fraction: float = 0.15  # of identities, for checkpoint selection and calibration
 
 
@@ -61,6 +63,8 @@ class OptimCfg:
     max_steps: int | None = None  # stop early (tests, quick runs)
     freeze_blocks: int = 0  # EfficientNet: keep the stem and the first N blocks frozen
     threads: int = 2
+    workers: int = 0  # data-loading processes (self-blending and degradations run there)
+    device: str = "cpu"  # cpu, cuda, or auto (cuda when available); cuda trains in bf16 autocast
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
         real_photos=[rel(p) for p in d.real_photos],
         crop_folders=[rel(p) for p in d.crop_folders],
         cache_dir=rel(d.cache_dir),
+        faceset=rel(d.faceset) if d.faceset else None,
     )
     weights_dir = rel(cfg.weights_dir) if cfg.weights_dir else None
     return dataclasses.replace(

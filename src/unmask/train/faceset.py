@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,12 +65,95 @@ class FaceSet:
     def subset(self, index: np.ndarray) -> FaceSet:
         return FaceSet(**{k: v[index] for k, v in self.__dict__.items()})
 
+    def save(self, path: Path, *, jpeg_quality: int | None = None) -> Path:
+        """Pack the set into one ``.npz`` (atomically), e.g. to train on another machine that
+        has neither the sources nor mediapipe. ``jpeg_quality`` stores the crops as JPEG
+        (about 10x smaller at 95) instead of raw pixels; the mesh is stored as float16
+        (under 0.25 px of error in a base crop). No pickles: strings are unicode arrays."""
+        arrays: dict[str, np.ndarray] = {
+            "boxes": self.boxes.astype(np.float32),
+            "landmarks": self.landmarks.astype(np.float32),
+            "mesh": self.mesh.astype(np.float16),
+            "labels": self.labels.astype(np.int64),
+            **{k: getattr(self, k).astype(str) for k in _TEXT_FIELDS},
+        }
+        if jpeg_quality is None:
+            arrays["crops"] = self.crops
+        else:
+            blobs = [_encode_jpeg(c, jpeg_quality) for c in self.crops]
+            arrays["jpeg"] = np.frombuffer(b"".join(blobs), np.uint8)
+            arrays["jpeg_offsets"] = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+            arrays["crop_shape"] = np.array(self.crops.shape[1:], np.int64)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(Path(path), buf.getvalue())
+        return Path(path)
+
+    @classmethod
+    def read(cls, path: Path) -> FaceSet:
+        """A set written by :meth:`save`, or a folder of such sets (shards, concatenated in
+        name order)."""
+        path = Path(path)
+        if path.is_dir():
+            shards = sorted(path.glob("*.npz"))
+            if not shards:
+                raise DatasetError(f"{path}: a folder with no packed face sets (*.npz) in it")
+            return cls.concat([cls.read(p) for p in shards])
+        try:
+            z = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise DatasetError(
+                f"{path}: no such face set; pack one with python -m unmask.train.pack"
+            ) from None
+        except (OSError, ValueError) as err:
+            raise DatasetError(f"{path}: not a packed face set ({err})") from None
+        with z:
+            if "jpeg" in z.files:
+                data, offsets = z["jpeg"], z["jpeg_offsets"]
+                blobs = [data[a:b] for a, b in itertools.pairwise(offsets)]
+                crops = (
+                    np.stack([_decode_jpeg(b) for b in blobs])
+                    if blobs
+                    else np.zeros((0, *z["crop_shape"]), np.uint8)
+                )
+            else:
+                crops = z["crops"]
+            return cls(
+                crops=crops,
+                boxes=z["boxes"],
+                landmarks=z["landmarks"],
+                mesh=z["mesh"].astype(np.float32),
+                labels=z["labels"],
+                **{k: z[k].astype(object) for k in _TEXT_FIELDS},
+            )
+
     @classmethod
     def concat(cls, parts: Sequence[FaceSet]) -> FaceSet:
         parts = [p for p in parts if len(p)]
         if not parts:
             raise DatasetError("no faces found in any source")
         return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].__dict__})
+
+
+_TEXT_FIELDS = ("methods", "identities", "groups", "sources")
+
+
+def _encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise UnmaskError("JPEG encoding of a face crop failed")
+    return buf.tobytes()
+
+
+def _decode_jpeg(data: np.ndarray) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DatasetError("a packed face crop is not a valid JPEG")
+    return np.ascontiguousarray(bgr[..., ::-1])
 
 
 def identity_from_name(name: str) -> str:

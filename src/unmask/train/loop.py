@@ -3,6 +3,7 @@ checkpoints. Seeding and thread counts are set by the caller (``unmask.train.run
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import sys
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from unmask._io import atomic_write_bytes, atomic_write_json
 from unmask._progress import progress
+from unmask.errors import UnmaskError
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,14 @@ def train_one_epoch(
     ``log_every`` prints a progress line every that many steps (for logs, where the
     progress bar is off)."""
     model.train()
+    device = model_device(model)
     start, total, n, steps = time.perf_counter(), 0.0, 0, 0
     for x, y in progress(loader, total=len(loader), desc=f"epoch {epoch}", unit="batch"):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with _autocast(device):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
@@ -74,11 +80,39 @@ def train_one_epoch(
 def predict(model: nn.Module, loader: DataLoader[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels over ``loader``."""
     model.eval()
+    device = model_device(model)
     logits, labels = [], []
     for x, y in loader:
-        logits.append(model(x).float().numpy())
+        with _autocast(device):
+            out = model(x.to(device, non_blocking=True))
+        logits.append(out.float().cpu().numpy())
         labels.append(y.numpy())
     return np.concatenate(logits), np.concatenate(labels)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _autocast(device: torch.device) -> Any:
+    """bf16 autocast on a GPU (same range as fp32, so no loss scaling); nothing on the CPU,
+    where the exported model runs in fp32 anyway."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` (cuda when available) as a torch device."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda"):
+        raise UnmaskError(f"optim.device must be cpu, cuda or auto; got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UnmaskError(
+            "optim.device is cuda but torch sees no GPU; set optim.device=cpu (or auto)"
+        )
+    return torch.device(name)
 
 
 def bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -106,6 +140,11 @@ def warmup_cosine(
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights on the CPU, so a checkpoint made on a GPU loads anywhere."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -145,12 +184,14 @@ def fit(
     weight_decay: float,
     warmup_steps: int,
     max_steps: int | None = None,
+    device: torch.device | None = None,
 ) -> dict[str, Any]:
     """Train with AdamW and warm-up + cosine decay; keep ``last.pt`` (resume) and ``best.pt``
     (highest validation AUC: the ranking is what training must get right, probabilities are
     calibrated afterwards, and the class-balanced loss shifts raw logits). Re-running resumes
     after the last finished epoch."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device or torch.device("cpu"))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     steps_per_epoch = len(train_loader) if max_steps is None else min(len(train_loader), max_steps)
@@ -159,7 +200,7 @@ def fit(
     start_epoch, best = 0, -1.0
     last = run_dir / "last.pt"
     if last.exists():
-        state = torch.load(last, weights_only=False)
+        state = torch.load(last, weights_only=False, map_location="cpu")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -190,12 +231,12 @@ def fit(
         if metrics["val_auc"] > best:
             best = metrics["val_auc"]
             save_checkpoint(
-                run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, **metrics}
+                run_dir / "best.pt", {"model": cpu_state(model), "epoch": epoch, **metrics}
             )
         save_checkpoint(
             last,
             {
-                "model": model.state_dict(),
+                "model": cpu_state(model),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "epoch": epoch,

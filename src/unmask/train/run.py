@@ -54,13 +54,35 @@ def identity_split(faces: FaceSet, val_fraction: float, seed: int) -> tuple[np.n
     return ~val, val
 
 
-def _loader(dataset: Any, *, batch_size: int, shuffle: bool, seed: int) -> Any:
+def _loader(
+    dataset: Any, *, batch_size: int, shuffle: bool, seed: int, workers: int = 0, pin: bool = False
+) -> Any:
+    """Batches in a seeded order. Every sample's randomness comes from (seed, epoch, index),
+    so the batches are the same whatever the number of loading processes."""
     import torch
     from torch.utils.data import DataLoader
 
     g = torch.Generator()
     g.manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0, generator=g)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        generator=g,
+        pin_memory=pin,
+        worker_init_fn=_single_threaded if workers else None,
+        prefetch_factor=4 if workers else None,
+    )
+
+
+def _single_threaded(_worker: int) -> None:
+    """Loading processes run one thread each (they are many already)."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
 
 def pseudo_videos(
@@ -102,9 +124,14 @@ def prepare(cfg: TrainConfig) -> tuple[Any, Any, FaceSet]:
     given config, so other tools (ensembles) can score the very same samples."""
     from unmask.train.torchdata import FaceDataset
 
-    faces = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video).load(
-        collect_sources(cfg)
-    )
+    if cfg.data.faceset is not None:
+        faces = FaceSet.read(cfg.data.faceset)
+        if not cfg.data.use_labelled_fakes:  # as collect_sources leaves out the fake crops
+            faces = faces.subset(faces.labels == 0)
+    else:
+        faces = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video).load(
+            collect_sources(cfg)
+        )
     train_mask, val_mask = identity_split(faces, cfg.data.val_fraction, cfg.seed)
     train_faces, val_faces = faces.subset(train_mask), faces.subset(val_mask)
     common: dict[str, Any] = {
@@ -198,7 +225,7 @@ def _train_network(
     import torch
 
     from unmask.train.export import check_roundtrip, export_onnx
-    from unmask.train.loop import fit, predict
+    from unmask.train.loop import fit, predict, resolve_device
     from unmask.train.models import build_model
 
     torch.manual_seed(cfg.seed)
@@ -212,18 +239,31 @@ def _train_network(
             )
         result: dict[str, Any] = {"export_only": True}
     else:
+        device = resolve_device(o.device)
+        pin = device.type == "cuda"
         result = fit(
             model,
-            _loader(train_ds, batch_size=o.batch_size, shuffle=True, seed=cfg.seed),
-            _loader(val_ds, batch_size=64, shuffle=False, seed=cfg.seed),
+            _loader(
+                train_ds,
+                batch_size=o.batch_size,
+                shuffle=True,
+                seed=cfg.seed,
+                workers=o.workers,
+                pin=pin,
+            ),
+            _loader(
+                val_ds, batch_size=64, shuffle=False, seed=cfg.seed, workers=o.workers, pin=pin
+            ),
             run_dir=run_dir,
             epochs=o.epochs,
             lr=o.lr,
             weight_decay=o.weight_decay,
             warmup_steps=o.warmup_steps,
             max_steps=o.max_steps,
+            device=device,
         )
     best = _best_checkpoint(run_dir)
+    model.cpu()  # export and the checks below run where the scanner runs
     model.load_state_dict(best["model"])
     onnx_path = export_onnx(model, export_dir / f"{cfg.name}.onnx", input_size=cfg.input_size)
     sample = np.stack([val_ds.sample(k)[0] for k in range(min(8, len(val_ds)))])
@@ -307,7 +347,7 @@ def _best_checkpoint(run_dir: Path) -> dict[str, Any]:
     for name in ("best.pt", "last.pt"):
         path = run_dir / name
         if path.exists():
-            state = torch.load(path, weights_only=False)
+            state = torch.load(path, weights_only=False, map_location="cpu")
             if "val_auc" not in state and state.get("history"):
                 state = {**state, **state["history"][-1]}
             candidates.append(state)
