@@ -16,7 +16,7 @@ from unmask.train import pack  # noqa: E402
 from unmask.train.config import load_config  # noqa: E402
 from unmask.train.faceset import FaceSet  # noqa: E402
 from unmask.train.loop import resolve_device  # noqa: E402
-from unmask.train.run import _loader, prepare  # noqa: E402
+from unmask.train.run import _loader, _serial_opencv, prepare  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,8 @@ def test_loading_processes_give_the_same_batches(config: Path) -> None:
     train_ds, _, _ = prepare(load_config(config))
     train_ds.set_epoch(1)
     one = [(x.clone(), y.clone()) for x, y in _loader(train_ds, batch_size=4, shuffle=True, seed=3)]
-    two = list(_loader(train_ds, batch_size=4, shuffle=True, seed=3, workers=2))
+    with _serial_opencv(True):  # as training does around forked loaders
+        two = list(_loader(train_ds, batch_size=4, shuffle=True, seed=3, workers=2))
     assert len(one) == len(two) > 1
     for (x1, y1), (x2, y2) in zip(one, two, strict=True):
         assert torch.equal(x1, x2) and torch.equal(y1, y2)

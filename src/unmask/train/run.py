@@ -3,12 +3,14 @@ video-level aggregation choice and calibration -> a detector (ONNX + DetectorCfg
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import random
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +73,27 @@ def _loader(
         num_workers=workers,
         generator=g,
         pin_memory=pin,
-        worker_init_fn=_single_threaded if workers else None,
         prefetch_factor=4 if workers else None,
+        timeout=600 if workers else 0,  # a loader silent for 10 minutes is stuck: fail, don't hang
     )
 
 
-def _single_threaded(_worker: int) -> None:
-    """Loading processes run one thread each (they are many already)."""
+@contextlib.contextmanager
+def _serial_opencv(active: bool) -> Iterator[None]:
+    """OpenCV without its thread pool while loading processes run: they are many already,
+    and they inherit the setting when forked (calling ``cv2.setNumThreads`` inside a forked
+    child can hang on the parent's pool). Torch already runs one thread per loader."""
+    if not active:
+        yield
+        return
     import cv2
-    import torch
 
-    torch.set_num_threads(1)
+    before = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def pseudo_videos(
@@ -241,27 +252,28 @@ def _train_network(
     else:
         device = resolve_device(o.device)
         pin = device.type == "cuda"
-        result = fit(
-            model,
-            _loader(
-                train_ds,
-                batch_size=o.batch_size,
-                shuffle=True,
-                seed=cfg.seed,
-                workers=o.workers,
-                pin=pin,
-            ),
-            _loader(
-                val_ds, batch_size=64, shuffle=False, seed=cfg.seed, workers=o.workers, pin=pin
-            ),
-            run_dir=run_dir,
-            epochs=o.epochs,
-            lr=o.lr,
-            weight_decay=o.weight_decay,
-            warmup_steps=o.warmup_steps,
-            max_steps=o.max_steps,
-            device=device,
-        )
+        with _serial_opencv(o.workers > 0):
+            result = fit(
+                model,
+                _loader(
+                    train_ds,
+                    batch_size=o.batch_size,
+                    shuffle=True,
+                    seed=cfg.seed,
+                    workers=o.workers,
+                    pin=pin,
+                ),
+                _loader(
+                    val_ds, batch_size=64, shuffle=False, seed=cfg.seed, workers=o.workers, pin=pin
+                ),
+                run_dir=run_dir,
+                epochs=o.epochs,
+                lr=o.lr,
+                weight_decay=o.weight_decay,
+                warmup_steps=o.warmup_steps,
+                max_steps=o.max_steps,
+                device=device,
+            )
     best = _best_checkpoint(run_dir)
     model.cpu()  # export and the checks below run where the scanner runs
     model.load_state_dict(best["model"])
