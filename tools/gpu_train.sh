@@ -4,9 +4,10 @@
 #
 #   python -m unmask.train.pack configs/effnet_sbi.yaml runs/faces --jpeg-quality 95  # here
 #   tools/gpu_train.sh runs/faces runs/gpu 30                                         # there
-#   unmask train configs/effnet_sbi.yaml --export-only                                # here,
-#     after copying runs/gpu/effnet_sbi/best.pt to runs/effnet_sbi/ (export and calibration
-#     from the checkpoint, with this machine's toolchain and the unpacked crops)
+#   unmask train configs/effnet_sbi.yaml --export-only --set out_dir=../runs/gpu     # here,
+#     after copying runs/gpu/effnet_sbi/best.pt back to the same place (export, ONNX check
+#     and calibration from the checkpoint, with this machine's toolchain and the unpacked
+#     crops; out_dir is relative to the config's folder)
 #
 # usage: tools/gpu_train.sh FACESET RUNS_DIR EPOCHS [CONFIG.yaml ...] [-- --set KEY=VALUE ...]
 set -u
