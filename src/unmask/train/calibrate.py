@@ -31,6 +31,7 @@ from unmask.detectors import create_detector
 from unmask.detectors._base import AggregationCfg, Detector, weights_dir
 from unmask.errors import DatasetError
 from unmask.eval.datasets import read_dataset
+from unmask.eval.metrics import log_loss
 from unmask.scanner import Scanner
 
 
@@ -52,10 +53,6 @@ def face_logits_by_video(
     return out
 
 
-def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
 def leave_one_out_log_loss(x: np.ndarray, y: np.ndarray, *, clip: float) -> float:
     """Log loss of Platt scaling on videos it was not fitted on: each video's probability
     comes from a fit on all the others. The in-sample loss of a fit on few videos flatters
@@ -65,7 +62,7 @@ def leave_one_out_log_loss(x: np.ndarray, y: np.ndarray, *, clip: float) -> floa
         rest = np.arange(len(x)) != i
         cal = CalibrationCfg.from_calibrator(PlattCalibrator().fit(x[rest], y[rest]), clip=clip)
         p[i] = cal.apply(x[i : i + 1])[0]
-    return _log_loss(p, y)
+    return log_loss(y, p)
 
 
 def recalibrate(
@@ -94,7 +91,7 @@ def recalibrate(
             [video_logit(np.array([aggregate_track(t, rule) for t in ts])) for ts, _ in kept]
         )
         cal = CalibrationCfg.from_calibrator(PlattCalibrator().fit(x, y), clip=clip)
-        losses[rule] = round(_log_loss(cal.apply(x), y), 5)
+        losses[rule] = round(log_loss(y, cal.apply(x)), 5)
         held_out[rule] = round(leave_one_out_log_loss(x, y, clip=clip), 5)
         if best is None or losses[rule] < best[0]:
             best = (losses[rule], rule, cal)

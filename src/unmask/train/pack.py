@@ -37,19 +37,15 @@ def main(argv: list[str] | None = None) -> int:
         help="split into this many files (OUT becomes a folder), e.g. to move them in parts",
     )
     args = parser.parse_args(argv)
-    try:
+    try:  # the arguments are checked before the (long) face extraction
         if args.jpeg_quality is not None and not 1 <= args.jpeg_quality <= 100:
             raise UnmaskError(f"--jpeg-quality must be 1-100; got {args.jpeg_quality}")
-        from unmask.train.config import load_config
-        from unmask.train.faceset import FaceExtractor
-        from unmask.train.run import collect_sources
-
-        cfg = load_config(args.config)
-        faces = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video).load(
-            collect_sources(cfg)
-        )
         if args.shards < 1:
             raise UnmaskError(f"--shards must be at least 1; got {args.shards}")
+        from unmask.train.config import load_config
+        from unmask.train.run import load_faces
+
+        faces = load_faces(load_config(args.config))
         if args.shards == 1:
             paths = [faces.save(args.out, jpeg_quality=args.jpeg_quality)]
         else:

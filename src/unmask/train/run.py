@@ -129,20 +129,25 @@ def choose_aggregation(
     return best[1], best[2], results
 
 
+def load_faces(cfg: TrainConfig) -> FaceSet:
+    """Every face the config trains and validates on: from its packed face set when it names
+    one, else cut from its sources (cached)."""
+    if cfg.data.faceset is None:
+        extractor = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video)
+        return extractor.load(collect_sources(cfg))
+    faces = FaceSet.read(cfg.data.faceset)
+    if not cfg.data.use_labelled_fakes:  # as collect_sources leaves out the fake crops
+        faces = faces.subset(faces.labels == 0)
+    return faces
+
+
 def prepare(cfg: TrainConfig) -> tuple[Any, Any, FaceSet]:
     """Faces of every source (cached), the identity-disjoint split, and the train and
     validation datasets; the validation set is fixed (same crops, same self-blends) for a
     given config, so other tools (ensembles) can score the very same samples."""
     from unmask.train.torchdata import FaceDataset
 
-    if cfg.data.faceset is not None:
-        faces = FaceSet.read(cfg.data.faceset)
-        if not cfg.data.use_labelled_fakes:  # as collect_sources leaves out the fake crops
-            faces = faces.subset(faces.labels == 0)
-    else:
-        faces = FaceExtractor(cfg.data.cache_dir, frames_per_video=cfg.data.frames_per_video).load(
-            collect_sources(cfg)
-        )
+    faces = load_faces(cfg)
     train_mask, val_mask = identity_split(faces, cfg.data.val_fraction, cfg.seed)
     train_faces, val_faces = faces.subset(train_mask), faces.subset(val_mask)
     common: dict[str, Any] = {
