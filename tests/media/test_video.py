@@ -174,3 +174,23 @@ def test_frame_sampler_yields_as_it_decodes(clip: Path) -> None:
     got = [(i, round(t, 2)) for i, t, _ in sampler]
     assert got == [(3, 0.3), (9, 0.9), (15, 1.5), (21, 2.1), (27, 2.7)]
     assert sampler.info is not None and sampler.complete
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_decoded_frames_shrink_upright_like_cv2(tmp_path: Path, rotation: int) -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    frame = cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), (320, 240))
+    frame[:40, :60] = 255  # marker in the top-left corner
+    path = write_video(tmp_path / "r.mp4", [frame] * 3, rotation=rotation)
+    decoded = next(FrameSampler(path, 1).decoded())
+    rgb = decoded.rgb()
+    assert decoded.shape == rgb.shape == ((320, 240, 3) if rotation else (240, 320, 3))
+    h, w = rgb.shape[0] // 4, rgb.shape[1] // 4
+    small = decoded.resized_bgr(w, h)
+    assert small.shape == (h, w, 3)
+    want = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)[..., ::-1]
+    # the same picture (chroma is shrunk from the 4:2:0 planes, so colour edges differ a little)
+    assert np.abs(small.astype(int) - want).mean() < 8
+    assert np.corrcoef(small.ravel(), want.ravel())[0, 1] > 0.97

@@ -141,7 +141,13 @@ class Detector(abc.ABC):
 
     It owns its preprocessing (from ``cfg``); it does not compute metrics or keep state
     between calls. Crops arrive at ``cfg.input_size`` with ``cfg.margin``.
+
+    ``scores_each_crop`` is True for detectors whose score for a crop depends on that crop
+    alone (not on ``track_id`` or the other faces): the scanner then scores faces while the
+    video is still being decoded, before tracks are known. Leave it False otherwise.
     """
+
+    scores_each_crop: bool = False
 
     def __init__(self, cfg: DetectorCfg) -> None:
         self.cfg = cfg

@@ -14,6 +14,8 @@ from unmask.faces import Faces
 class ClipHeadDetector(Detector):
     """CLIP ViT-B/16 features -> standardise -> linear -> P(fake)."""
 
+    scores_each_crop = True
+
     def __init__(
         self, cfg: DetectorCfg, *, directory: Path | None = None, threads: int = 0
     ) -> None:

@@ -36,6 +36,7 @@ class EnsembleDetector(Detector):
                     "members must share input size, margin and alignment"
                 )
         self.members = list(members)
+        self.scores_each_crop = all(m.scores_each_crop for m in self.members)
         self.weights = np.asarray(weights, np.float64)
         self.bias = float(cfg.extra.get("bias", 0.0))
 

@@ -17,6 +17,8 @@ class OnnxDetector(Detector):
     >>> det = OnnxDetector.from_export(Path("runs/effnet_sbi/export/effnet_sbi.json"))  # doctest: +SKIP
     """
 
+    scores_each_crop = True
+
     @classmethod
     def from_export(cls, cfg_path: Path) -> OnnxDetector:
         """A detector straight from a training export (its JSON beside its ONNX file)."""

@@ -10,5 +10,5 @@ from unmask.detectors._registry import register_detector
 
 
 @register_detector("clip_sbi")
-def clip_sbi() -> ClipHeadDetector:
-    return ClipHeadDetector(load_cfg("clip_sbi"))
+def clip_sbi(*, threads: int = 0) -> ClipHeadDetector:
+    return ClipHeadDetector(load_cfg("clip_sbi"), threads=threads)

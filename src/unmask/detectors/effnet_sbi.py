@@ -10,5 +10,5 @@ from unmask.detectors._registry import register_detector
 
 
 @register_detector("effnet_sbi")
-def effnet_sbi() -> OnnxDetector:
-    return OnnxDetector(load_cfg("effnet_sbi"))
+def effnet_sbi(*, threads: int = 0) -> OnnxDetector:
+    return OnnxDetector(load_cfg("effnet_sbi"), threads=threads)

@@ -14,10 +14,10 @@ from unmask.errors import WeightsError
 
 
 @register_detector("ensemble")
-def ensemble() -> EnsembleDetector:
+def ensemble(*, threads: int = 0) -> EnsembleDetector:
     cfg = load_cfg("ensemble")
     expected = json.loads(verified_weights(cfg).read_text(encoding="utf-8"))
-    members = [create_detector(name) for name in cfg.extra["members"]]
+    members = [create_detector(name, threads=threads) for name in cfg.extra["members"]]
     for m in members:
         if expected.get(m.name) != m.cfg.sha256:
             raise WeightsError(

@@ -53,6 +53,8 @@ def spectrum_features(crops: np.ndarray, *, size: int = 128, n_bins: int = 64) -
 class SpectrumDetector(Detector):
     """Logistic regression on spectrum features; weights are mean/scale/coef/intercept."""
 
+    scores_each_crop = True
+
     def __init__(self, cfg: DetectorCfg) -> None:
         super().__init__(cfg)
         with np.load(verified_weights(cfg)) as w:
@@ -72,5 +74,6 @@ class SpectrumDetector(Detector):
 
 
 @register_detector("spectrum")
-def spectrum() -> SpectrumDetector:
+def spectrum(*, threads: int = 0) -> SpectrumDetector:
+    del threads  # numpy only
     return SpectrumDetector(load_cfg("spectrum"))

@@ -3,12 +3,14 @@
 from unmask.faces._align import crop_face, crop_faces, crop_transform
 from unmask.faces._faces import Faces
 from unmask.faces._retinaface import FrameDetections, RetinaFace, nms
+from unmask.faces._stream import FaceStream
 from unmask.faces._tracker import TrackedDetection, track_faces
 
 FaceDetector = RetinaFace
 
 __all__ = [
     "FaceDetector",
+    "FaceStream",
     "Faces",
     "FrameDetections",
     "RetinaFace",

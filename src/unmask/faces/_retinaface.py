@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import cv2
 import numpy as np
@@ -28,6 +28,19 @@ _STEPS = (8, 16, 32)
 _MIN_SIZES = ((16, 32), (64, 128), (256, 512))
 _VARIANCE = (0.1, 0.2)
 _MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
+
+
+class Downscalable(Protocol):
+    """A frame that can shrink itself (``unmask.media.DecodedFrame``): the detector then
+    never needs the full-size RGB image."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def resized_bgr(self, width: int, height: int) -> np.ndarray: ...
+
+
+Frame: TypeAlias = np.ndarray | Downscalable
 
 
 @dataclass(frozen=True)
@@ -148,8 +161,8 @@ class RetinaFace:
         self.adaptive_face_px = adaptive_face_px
         self.min_det_size = min_det_size
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[FrameDetections]:
-        """One ``FrameDetections`` per frame (RGB uint8 (H, W, 3))."""
+    def detect(self, frames: Sequence[Frame]) -> list[FrameDetections]:
+        """One ``FrameDetections`` per frame (RGB uint8 (H, W, 3), or a ``Downscalable``)."""
         if not frames:
             return []
         dets = self.detect_primary(frames)
@@ -158,7 +171,7 @@ class RetinaFace:
         return self.detect_fallback(frames) or dets
 
     def detect_primary(
-        self, frames: Sequence[np.ndarray], size: int | None = None
+        self, frames: Sequence[Frame], size: int | None = None
     ) -> list[FrameDetections]:
         """Detection at ``size`` (default ``det_size``) only; frames may come in chunks."""
         return self._detect_at(frames, size or self.det_size) if frames else []
@@ -185,7 +198,66 @@ class RetinaFace:
         snapped = int(np.ceil(wanted / 32) * 32)
         return int(min(size, max(self.min_det_size, snapped)))
 
-    def detect_fallback(self, frames: Sequence[np.ndarray]) -> list[FrameDetections] | None:
+    def detect_near(
+        self,
+        frame: np.ndarray,
+        boxes_xyxy: np.ndarray,
+        *,
+        context: float = 2.5,
+        face_px: int = 64,
+    ) -> FrameDetections:
+        """Faces near ``boxes_xyxy`` (the faces of a frame a moment earlier) in RGB ``frame``.
+
+        Each box gets a square window ``context`` times its longer side, centred on it and
+        scaled so that the box is ``face_px`` pixels at the network's input (160x160 with
+        the defaults, whatever the frame size); detections from all windows are merged by
+        NMS. A face that moved by up to about three quarters of its width is still found;
+        a face that is new, or moved further, is not: callers interleave full-frame passes.
+        On 1080p frames with 150-px faces this was ~10x cheaper than the full frame at 640.
+        """
+        fh, fw = frame.shape[:2]
+        out = int(math.ceil(context * face_px / 32) * 32)
+        priors = _priors(out, out)
+        batch = np.zeros((len(boxes_xyxy), out, out, 3), np.float32)
+        placed = []  # frame x/y of canvas origin and canvas pixels per frame pixel, per window
+        for j, (x1, y1, x2, y2) in enumerate(np.asarray(boxes_xyxy, np.float64)):
+            side = max(x2 - x1, y2 - y1, 1.0)
+            scale = min(face_px / side, 2.0)
+            half = out / scale / 2
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            rx0, ry0 = max(0, math.floor(cx - half)), max(0, math.floor(cy - half))
+            rx1, ry1 = min(fw, math.ceil(cx + half)), min(fh, math.ceil(cy + half))
+            ox = max(0, round((rx0 - (cx - half)) * scale))
+            oy = max(0, round((ry0 - (cy - half)) * scale))
+            nw = max(1, min(out - ox, round((rx1 - rx0) * scale)))
+            nh = max(1, min(out - oy, round((ry1 - ry0) * scale)))
+            if rx1 <= rx0 or ry1 <= ry0:
+                placed.append((0.0, 0.0, 1.0, 1.0))
+                continue
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            small = cv2.resize(frame[ry0:ry1, rx0:rx1], (nw, nh), interpolation=interp)
+            batch[j, oy : oy + nh, ox : ox + nw] = small[..., ::-1]
+            fx, fy = nw / (rx1 - rx0), nh / (ry1 - ry0)
+            placed.append((rx0 - ox / fx, ry0 - oy / fy, fx, fy))
+        if not len(batch):
+            return FrameDetections.empty()
+        batch -= _MEAN_BGR
+        loc, conf, landm = _session(self.threads).run(None, {"input": batch.transpose(0, 3, 1, 2)})
+        found = []
+        for j, (x0, y0, fx, fy) in enumerate(placed):
+            d = self._decode(loc[j], conf[j, :, 1], landm[j], priors, out / fx, out / fy)
+            if len(d):
+                shift = np.array([x0, y0], np.float32)
+                found.append((d.boxes_xyxy + np.tile(shift, 2), d.scores, d.landmarks + shift))
+        if not found:
+            return FrameDetections.empty()
+        boxes = np.concatenate([f[0] for f in found])
+        scores = np.concatenate([f[1] for f in found])
+        pts = np.concatenate([f[2] for f in found])
+        kept = nms(boxes, scores, self.nms_threshold)
+        return FrameDetections(boxes[kept], scores[kept], pts[kept])
+
+    def detect_fallback(self, frames: Sequence[Frame]) -> list[FrameDetections] | None:
         """The larger sizes, tried when ``detect_primary`` found no face in any frame;
         None when none of them finds one either."""
         longest = max(max(f.shape[:2]) for f in frames)
@@ -202,7 +274,7 @@ class RetinaFace:
                 return self._detect_at(frames, size)
         return None
 
-    def _detect_at(self, frames: Sequence[np.ndarray], size: int) -> list[FrameDetections]:
+    def _detect_at(self, frames: Sequence[Frame], size: int) -> list[FrameDetections]:
         out: list[FrameDetections] = [FrameDetections.empty()] * len(frames)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, f in enumerate(frames):
@@ -215,12 +287,14 @@ class RetinaFace:
                 chunk = idx[start : start + self.batch_size]
                 batch = np.zeros((len(chunk), ph, pw, 3), np.float32)
                 for j, i in enumerate(chunk):
-                    small = (
-                        frames[i]
-                        if scale == 1.0
-                        else cv2.resize(frames[i], (nw, nh), interpolation=cv2.INTER_AREA)
-                    )
-                    batch[j, :nh, :nw] = small[..., ::-1]
+                    frame = frames[i]
+                    if not isinstance(frame, np.ndarray):
+                        batch[j, :nh, :nw] = frame.resized_bgr(nw, nh)
+                    elif scale == 1.0:
+                        batch[j, :nh, :nw] = frame[..., ::-1]
+                    else:
+                        small = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+                        batch[j, :nh, :nw] = small[..., ::-1]
                 batch -= _MEAN_BGR
                 loc, conf, landm = _session(self.threads).run(
                     None, {"input": batch.transpose(0, 3, 1, 2)}

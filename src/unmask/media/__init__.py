@@ -11,6 +11,7 @@ from unmask.media._kind import (
 )
 from unmask.media._limits import DEFAULT_LIMITS, MediaLimits
 from unmask.media._video import (
+    DecodedFrame,
     FrameSampler,
     SampledFrames,
     VideoInfo,
@@ -25,6 +26,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MEDIA_EXTENSIONS",
     "VIDEO_EXTENSIONS",
+    "DecodedFrame",
     "FrameSampler",
     "MediaKind",
     "MediaLimits",

@@ -63,6 +63,7 @@ def _build_scanner(
         frames=frames,
         keep_evidence=True,  # a few thumbnails: cheap; stored only when asked (see scan_job)
         face_detector=RetinaFace(threads=threads),
+        threads=threads or None,
     )
     if scanner.detector.cfg.sha256 != sha256:
         raise UnmaskError(
