@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -114,13 +115,16 @@ class ScanResult:
         return cls(**{**d, "tracks": tracks})
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_threads() -> int:
     """Half the CPU cores this process may use, at least one: the models' share."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 2)
+    return max(1, _cores() // 2)
 
 
 @contextmanager
@@ -171,6 +175,8 @@ class Scanner:
         )
         self.frames = frames
         self.face_detector = face_detector or RetinaFace(threads=threads)
+        # scoring calls run side by side when nothing else needs the cores
+        self._tail_parallel = max(1, _cores() // threads) if threads else 1
         self.limits = limits
         self.fast_decode = fast_decode
         self.full_detect_every = full_detect_every
@@ -226,7 +232,9 @@ class Scanner:
                 path, kind, status="no_face", p_fake=NO_VERDICT_P, label=None, **common
             )
         missing = [(t.frame, t.det) for t in tracked if (t.frame, t.det) not in scored]
-        self._score_faces(images, detections, missing, scored, timings)
+        self._score_faces(
+            images, detections, missing, scored, timings, parallel=self._tail_parallel
+        )
         faces = Faces(
             crops=np.stack([scored[t.frame, t.det][0] for t in tracked]),
             boxes_xyxy=np.stack([detections[t.frame].boxes_xyxy[t.det] for t in tracked]),
@@ -272,9 +280,13 @@ class Scanner:
         keys: list[tuple[int, int]],
         scored: dict[tuple[int, int], tuple[np.ndarray, float]],
         timings: dict[str, float],
+        *,
+        parallel: int = 1,
     ) -> None:
         """Crop the faces ``keys`` ((frame, detection) pairs) into ``scored``, with their
-        P(fake) when the detector scores each crop on its own (NaN otherwise)."""
+        P(fake) when the detector scores each crop on its own (NaN otherwise), split into
+        ``parallel`` calls on as many threads (such a detector's scores do not depend on
+        which crops share a call)."""
         if not keys:
             return
         cfg = self.detector.cfg
@@ -301,8 +313,15 @@ class Scanner:
                 score=np.asarray([detections[f].scores[d] for f, d in keys]),
                 landmarks=np.stack([detections[f].landmarks[d] for f, d in keys]),
             )
+            parts = np.array_split(np.arange(n), min(parallel, n))
             with _timed(timings, "classify"):
-                p = self._checked_scores(faces)
+                if len(parts) == 1:
+                    p = self._checked_scores(faces)
+                else:
+                    with ThreadPoolExecutor(len(parts)) as pool:
+                        p = np.concatenate(
+                            list(pool.map(lambda idx: self._checked_scores(faces[idx]), parts))
+                        )
         for key, crop, value in zip(keys, crops, p, strict=True):
             scored[key] = (crop, float(value))
 
@@ -341,6 +360,7 @@ class Scanner:
         worker_timings: dict[str, float] = {}
         inbox: queue.SimpleQueue[DecodedFrame | None] = queue.SimpleQueue()
         failure: list[BaseException] = []
+        decoded = threading.Event()
 
         def work() -> None:
             stream = FaceStream(fd, full_every=self.full_detect_every)
@@ -356,9 +376,20 @@ class Scanner:
                     # faces are scored in groups fixed by frame position, never by timing,
                     # so that the same video always gives the same numbers
                     if (position + 1) % _SCORE_EVERY == 0:
-                        self._score_faces(images, detections, pending, scored, worker_timings)
+                        # once decoding has ended the cores FFmpeg used are free
+                        parallel = self._tail_parallel if decoded.is_set() else 1
+                        self._score_faces(
+                            images, detections, pending, scored, worker_timings, parallel=parallel
+                        )
                         pending = []
-                self._score_faces(images, detections, pending, scored, worker_timings)
+                self._score_faces(
+                    images,
+                    detections,
+                    pending,
+                    scored,
+                    worker_timings,
+                    parallel=self._tail_parallel,
+                )
             except BaseException as err:  # re-raised on the decoding thread
                 failure.append(err)
 
@@ -374,6 +405,7 @@ class Scanner:
                         break
                     inbox.put(frame)
         finally:
+            decoded.set()
             inbox.put(None)
             with _timed(timings, "after_decode"):
                 worker.join()

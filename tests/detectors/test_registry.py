@@ -92,3 +92,15 @@ def test_cfg_unknown_key_suggests_nearest() -> None:
     data["input_sise"] = data.pop("input_size")
     with pytest.raises(ConfigError, match="did you mean 'input_size'"):
         DetectorCfg.from_dict(data)
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_scores_each_crop_means_companions_do_not_matter(name: str) -> None:
+    """The scanner scores crops in groups that depend on the video; a detector that says
+    it scores each crop on its own must give a crop the same score in any group."""
+    det = create_detector(name, threads=1)
+    faces = random_faces(det.cfg.input_size, n=4)
+    together = det.score(faces)
+    if det.scores_each_crop:
+        alone = np.concatenate([det.score(faces[i]) for i in range(4)])
+        np.testing.assert_allclose(alone, together, rtol=0, atol=1e-6)

@@ -143,8 +143,10 @@ class Detector(abc.ABC):
     between calls. Crops arrive at ``cfg.input_size`` with ``cfg.margin``.
 
     ``scores_each_crop`` is True for detectors whose score for a crop depends on that crop
-    alone (not on ``track_id`` or the other faces): the scanner then scores faces while the
-    video is still being decoded, before tracks are known. Leave it False otherwise.
+    alone (not on ``track_id``, nor on the other crops in the call): the scanner then
+    scores faces while the video is still being decoded, before tracks are known, in
+    groups of its choosing and sometimes from two threads at once. Leave it False
+    otherwise.
     """
 
     scores_each_crop: bool = False
