@@ -35,7 +35,7 @@ from unmask.media import VideoWriter, read_image
 from unmask.scale import ResultStore
 from unmask.scale.scan import scan_inputs
 
-STAGES = ("decode", "detect", "crop", "classify", "aggregate", "total")
+STAGES = ("decode", "detect", "crop", "classify", "after_decode", "aggregate", "total")
 DFDC_TRAIN_VIDEOS = 119_000
 
 
@@ -153,9 +153,9 @@ def main() -> None:
     timings = results[0][3]
     print("per-video cost, 1 process (median seconds; models already loaded):")
     for stage in STAGES:
-        print(f"    {stage:<10} {statistics.median(t.get(stage, 0.0) for t in timings):.3f}")
+        print(f"    {stage:<12} {statistics.median(t.get(stage, 0.0) for t in timings):.3f}")
     overhead = base_s / args.videos - statistics.mean(t["total"] for t in timings)
-    print(f"    {'other':<10} {overhead:.3f}  (model loading, store writes, listing; per video)")
+    print(f"    {'other':<12} {overhead:.3f}  (model loading, store writes, listing; per video)")
     per_core = 60 * args.videos / results[1][1] / n
     print(
         f"measured with --workers {n}: {per_core:.1f} videos/min per core. Extrapolation to "
