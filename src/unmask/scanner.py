@@ -16,7 +16,6 @@ threshold. No face is a result (status ``no_face``, P(fake) = 0.5), not an error
 from __future__ import annotations
 
 import dataclasses
-import os
 import queue
 import threading
 import time
@@ -31,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from unmask import __version__
+from unmask._cpus import usable_cpus
 from unmask.aggregate import aggregate_track, logit, video_logit
 from unmask.detectors import Detector, create_detector
 from unmask.errors import UnmaskError
@@ -40,7 +40,8 @@ from unmask.faces import (
     FrameDetections,
     RetinaFace,
     TrackedDetection,
-    crop_face,
+    crop_faces,
+    faces_from_crops,
     track_faces,
 )
 from unmask.media import (
@@ -115,16 +116,9 @@ class ScanResult:
         return cls(**{**d, "tracks": tracks})
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def default_threads() -> int:
     """Half the CPU cores this process may use, at least one: the models' share."""
-    return max(1, _cores() // 2)
+    return max(1, usable_cpus() // 2)
 
 
 @contextmanager
@@ -176,7 +170,7 @@ class Scanner:
         self.frames = frames
         self.face_detector = face_detector or RetinaFace(threads=threads)
         # scoring calls run side by side when nothing else needs the cores
-        self._tail_parallel = max(1, _cores() // threads) if threads else 1
+        self._tail_parallel = max(1, usable_cpus() // threads) if threads else 1
         self.limits = limits
         self.fast_decode = fast_decode
         self.full_detect_every = full_detect_every
@@ -231,17 +225,12 @@ class Scanner:
             return self._result(
                 path, kind, status="no_face", p_fake=NO_VERDICT_P, label=None, **common
             )
-        missing = [(t.frame, t.det) for t in tracked if (t.frame, t.det) not in scored]
+        missing = [t for t in tracked if (t.frame, t.det) not in scored]
         self._score_faces(
             images, detections, missing, scored, timings, parallel=self._tail_parallel
         )
-        faces = Faces(
-            crops=np.stack([scored[t.frame, t.det][0] for t in tracked]),
-            boxes_xyxy=np.stack([detections[t.frame].boxes_xyxy[t.det] for t in tracked]),
-            frame_index=np.asarray([t.frame for t in tracked]),
-            track_id=np.asarray([t.track_id for t in tracked]),
-            score=np.asarray([detections[t.frame].scores[t.det] for t in tracked]),
-            landmarks=np.stack([detections[t.frame].landmarks[t.det] for t in tracked]),
+        faces = faces_from_crops(
+            [scored[t.frame, t.det][0] for t in tracked], detections, tracked, size=cfg.input_size
         )
         if self.detector.scores_each_crop:
             face_p = np.asarray([scored[t.frame, t.det][1] for t in tracked], np.float64)
@@ -277,43 +266,26 @@ class Scanner:
         self,
         images: list[np.ndarray],
         detections: list[FrameDetections],
-        keys: list[tuple[int, int]],
+        todo: list[TrackedDetection],
         scored: dict[tuple[int, int], tuple[np.ndarray, float]],
         timings: dict[str, float],
         *,
         parallel: int = 1,
     ) -> None:
-        """Crop the faces ``keys`` ((frame, detection) pairs) into ``scored``, with their
-        P(fake) when the detector scores each crop on its own (NaN otherwise), split into
-        ``parallel`` calls on as many threads (such a detector's scores do not depend on
-        which crops share a call)."""
-        if not keys:
+        """Crop the faces ``todo`` into ``scored`` (keyed by frame and detection), with
+        their P(fake) when the detector scores each crop on its own (NaN otherwise), split
+        into ``parallel`` calls on as many threads (such a detector's scores do not depend
+        on which crops share a call)."""
+        if not todo:
             return
         cfg = self.detector.cfg
         with _timed(timings, "crop"):
-            crops = [
-                crop_face(
-                    images[f],
-                    detections[f].boxes_xyxy[d],
-                    detections[f].landmarks[d],
-                    size=cfg.input_size,
-                    margin=cfg.margin,
-                    align=cfg.align,
-                )
-                for f, d in keys
-            ]
-        p = np.full(len(keys), np.nan)
-        if self.detector.scores_each_crop:
-            n = len(keys)
-            faces = Faces(
-                crops=np.stack(crops),
-                boxes_xyxy=np.stack([detections[f].boxes_xyxy[d] for f, d in keys]),
-                frame_index=np.asarray([f for f, _ in keys]),
-                track_id=np.full(n, -1),
-                score=np.asarray([detections[f].scores[d] for f, d in keys]),
-                landmarks=np.stack([detections[f].landmarks[d] for f, d in keys]),
+            faces = crop_faces(
+                images, detections, todo, size=cfg.input_size, margin=cfg.margin, align=cfg.align
             )
-            parts = np.array_split(np.arange(n), min(parallel, n))
+        p = np.full(len(todo), np.nan)
+        if self.detector.scores_each_crop:
+            parts = np.array_split(np.arange(len(todo)), min(parallel, len(todo)))
             with _timed(timings, "classify"):
                 if len(parts) == 1:
                     p = self._checked_scores(faces)
@@ -322,8 +294,8 @@ class Scanner:
                         p = np.concatenate(
                             list(pool.map(lambda idx: self._checked_scores(faces[idx]), parts))
                         )
-        for key, crop, value in zip(keys, crops, p, strict=True):
-            scored[key] = (crop, float(value))
+        for t, crop, value in zip(todo, faces.crops, p, strict=True):
+            scored[t.frame, t.det] = (crop, float(value))
 
     def _stream(
         self,
@@ -364,15 +336,15 @@ class Scanner:
 
         def work() -> None:
             stream = FaceStream(fd, full_every=self.full_detect_every)
-            pending: list[tuple[int, int]] = []
+            pending: list[TrackedDetection] = []
             try:
                 while (frame := inbox.get()) is not None:
                     position = len(detections)
                     with _timed(worker_timings, "detect"):
                         (found,) = stream.push([frame], [images[position]])
                     detections.append(found)
-                    if early is None or position in early:
-                        pending += [(position, d) for d in range(len(found))]
+                    if early is None or position in early:  # track ids come later
+                        pending += [TrackedDetection(position, d, -1) for d in range(len(found))]
                     # faces are scored in groups fixed by frame position, never by timing,
                     # so that the same video always gives the same numbers
                     if (position + 1) % _SCORE_EVERY == 0:

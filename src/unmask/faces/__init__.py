@@ -1,6 +1,6 @@
 """Faces: detection (RetinaFace ONNX), tracking across sampled frames, aligned crops."""
 
-from unmask.faces._align import crop_face, crop_faces, crop_transform
+from unmask.faces._align import crop_face, crop_faces, crop_transform, faces_from_crops
 from unmask.faces._faces import Faces
 from unmask.faces._retinaface import FrameDetections, RetinaFace, nms
 from unmask.faces._stream import FaceStream
@@ -18,6 +18,7 @@ __all__ = [
     "crop_face",
     "crop_faces",
     "crop_transform",
+    "faces_from_crops",
     "nms",
     "track_faces",
 ]

@@ -67,23 +67,36 @@ def crop_faces(
     align: bool = True,
 ) -> Faces:
     """Crop every tracked detection into a ``Faces`` object (in frame, then track order)."""
+    crops = [
+        crop_face(
+            frames[t.frame],
+            detections[t.frame].boxes_xyxy[t.det],
+            detections[t.frame].landmarks[t.det],
+            size=size,
+            margin=margin,
+            align=align,
+        )
+        for t in tracked
+    ]
+    return faces_from_crops(crops, detections, tracked, size=size)
+
+
+def faces_from_crops(
+    crops: Sequence[np.ndarray],
+    detections: Sequence[FrameDetections],
+    tracked: Sequence[TrackedDetection],
+    *,
+    size: int = 224,
+) -> Faces:
+    """``Faces`` from crops already cut (one per tracked detection, in the same order)."""
     if not tracked:
         return Faces.empty(size)
-    crops, boxes, frame_index, track_id, score, landmarks = [], [], [], [], [], []
-    for t in tracked:
-        det = detections[t.frame]
-        box, pts = det.boxes_xyxy[t.det], det.landmarks[t.det]
-        crops.append(crop_face(frames[t.frame], box, pts, size=size, margin=margin, align=align))
-        boxes.append(box)
-        frame_index.append(t.frame)
-        track_id.append(t.track_id)
-        score.append(det.scores[t.det])
-        landmarks.append(pts)
+    dets = [(detections[t.frame], t.det) for t in tracked]
     return Faces(
         crops=np.stack(crops),
-        boxes_xyxy=np.stack(boxes),
-        frame_index=np.asarray(frame_index),
-        track_id=np.asarray(track_id),
-        score=np.asarray(score),
-        landmarks=np.stack(landmarks),
+        boxes_xyxy=np.stack([d.boxes_xyxy[i] for d, i in dets]),
+        frame_index=np.asarray([t.frame for t in tracked]),
+        track_id=np.asarray([t.track_id for t in tracked]),
+        score=np.asarray([d.scores[i] for d, i in dets]),
+        landmarks=np.stack([d.landmarks[i] for d, i in dets]),
     )

@@ -227,13 +227,13 @@ class RetinaFace:
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             rx0, ry0 = max(0, math.floor(cx - half)), max(0, math.floor(cy - half))
             rx1, ry1 = min(fw, math.ceil(cx + half)), min(fh, math.ceil(cy + half))
+            if rx1 <= rx0 or ry1 <= ry0:  # the window lies outside the frame: a blank input
+                placed.append((0.0, 0.0, 1.0, 1.0))
+                continue
             ox = max(0, round((rx0 - (cx - half)) * scale))
             oy = max(0, round((ry0 - (cy - half)) * scale))
             nw = max(1, min(out - ox, round((rx1 - rx0) * scale)))
             nh = max(1, min(out - oy, round((ry1 - ry0) * scale)))
-            if rx1 <= rx0 or ry1 <= ry0:
-                placed.append((0.0, 0.0, 1.0, 1.0))
-                continue
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             small = cv2.resize(frame[ry0:ry1, rx0:rx1], (nw, nh), interpolation=interp)
             batch[j, oy : oy + nh, ox : ox + nw] = small[..., ::-1]

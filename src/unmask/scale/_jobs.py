@@ -108,14 +108,6 @@ def limit_threads(threads: int) -> None:
             os.environ[var] = str(threads)
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity-aware)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
-
-
 def threads_per_task(cpus: int, concurrent_tasks: int) -> int:
     """Threads each of ``concurrent_tasks`` tasks gets on ``cpus`` cores (at least 1).
 

@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from unmask._cpus import usable_cpus
 from unmask.scale._jobs import (
     Job,
     Outcome,
@@ -31,7 +32,6 @@ from unmask.scale._jobs import (
     limit_threads,
     state_for,
     threads_per_task,
-    usable_cpus,
 )
 
 
