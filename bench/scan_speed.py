@@ -1,6 +1,6 @@
 """Scan speed against the physical floor: decoding every frame of the same video.
 
-    python bench/scan_speed.py [--frames 32] [--repeat 3] [--detectors default,effnet_sbi]
+    python bench/scan_speed.py [--frames 32] [--repeat 3] [--detectors default,ensemble]
 
 Generates a 10-s 1080p30 H.264 clip with a moving face (x264 defaults, B-frames, like DFDC
 videos), then measures in this run:
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--detectors",
-        default="default,effnet_sbi",
+        default="default,ensemble",
         help="comma-separated detectors, each timed against the same decode baseline",
     )
     parser.add_argument(

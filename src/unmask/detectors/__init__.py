@@ -7,7 +7,6 @@ and, if it has weights, ``weights/<name>.json`` (a DetectorCfg) beside the weigh
 from unmask.detectors._base import AggregationCfg, Detector, DetectorCfg, load_cfg, verified_weights
 from unmask.detectors._registry import (
     DEFAULT_DETECTOR,
-    FALLBACK_DETECTOR,
     create_detector,
     default_detector,
     list_detectors,
@@ -17,7 +16,6 @@ from unmask.detectors._registry import (
 
 __all__ = [
     "DEFAULT_DETECTOR",
-    "FALLBACK_DETECTOR",
     "AggregationCfg",
     "Detector",
     "DetectorCfg",
