@@ -3,7 +3,8 @@
     python bench/accuracy.py [--detectors effnet_sbi,spectrum] [--frames 32] [--forge DIR]
 
 - ffpp_c40 (60 videos, video level, 32 frames): AUC and DFDC log loss, overall and per
-  method (each method's fakes against all reals);
+  method (each method's fakes against all reals), and the expected calibration error
+  (15 equal-width bins) overall;
 - ffpp_crops test split (624 face crops, frame level: each crop scanned as an image): AUC;
 - a forge dataset (``--forge DIR``, every video of its manifest), video level, when given;
 - speed: face crops per second through the detector at batch 32, and scan seconds per
@@ -29,7 +30,7 @@ from unmask.detectors._clip_head import ClipHeadDetector
 from unmask.detectors._ensemble import EnsembleDetector
 from unmask.detectors._onnx import OnnxDetector
 from unmask.eval.datasets import read_dataset
-from unmask.eval.metrics import log_loss, roc_auc
+from unmask.eval.metrics import expected_calibration_error, log_loss, roc_auc
 from unmask.faces import Faces
 from unmask.scanner import Scanner
 
@@ -46,7 +47,14 @@ def scores(scanner: Scanner, paths: list[str]) -> np.ndarray:
 
 
 def method_table(y: np.ndarray, p: np.ndarray, methods: list[str]) -> dict[str, dict[str, float]]:
-    out = {"all": {"auc": roc_auc(y, p), "log_loss": log_loss(y, p), "n": len(y)}}
+    out = {
+        "all": {
+            "auc": roc_auc(y, p),
+            "log_loss": log_loss(y, p),
+            "ece": expected_calibration_error(y, p),
+            "n": len(y),
+        }
+    }
     real = np.array([m == "real" for m in methods])
     for m in sorted(set(methods) - {"real"}):
         keep = real | np.array([x == m for x in methods])
@@ -167,7 +175,11 @@ def print_row(name: str, row: dict[str, object]) -> None:
     for key in ("ffpp_c40", "ffpp_crops_test", "forge"):
         if key in row:
             level = "video" if key != "ffpp_crops_test" else "frame"
-            parts = [f"{m} AUC {v['auc']:.3f} LL {v['log_loss']:.3f}" for m, v in row[key].items()]  # type: ignore[attr-defined]
+            parts = [
+                f"{m} AUC {v['auc']:.3f} LL {v['log_loss']:.3f}"
+                + (f" ECE {v['ece']:.3f}" if "ece" in v else "")
+                for m, v in row[key].items()  # type: ignore[attr-defined]
+            ]
             print(f"  {key} ({level}): " + " | ".join(parts))
     if "crops_per_second_b32" in row:
         print(f"  speed: {row['crops_per_second_b32']:.0f} crops/s at batch 32")
