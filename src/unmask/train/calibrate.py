@@ -9,8 +9,10 @@ videos, such as a forge benchmark built from consented footage with methods the 
 was not trained on, gives probabilities that transfer better. The videos are scanned once
 with calibration switched off; each rule's video logits (the most suspicious track) get a
 Platt fit, and the rule with the lowest log loss is kept; each rule's leave-one-out log
-loss (every video scored by a fit on the others) is reported beside the in-sample one.
-The weights are not touched.
+loss (every video scored by a fit on the others) is reported beside the in-sample one,
+and so is the log loss of the calibration the detector had before (``log_loss_before_refit``:
+on a set it was not fitted on, the honest test of that calibration). The weights are not
+touched.
 """
 
 from __future__ import annotations
@@ -53,6 +55,18 @@ def face_logits_by_video(
     return out
 
 
+def video_logits(tracks: list[list[np.ndarray]], aggregation: AggregationCfg) -> np.ndarray:
+    """Each video's logit (its most suspicious track) from its tracks' face logits."""
+    return np.array(
+        [
+            video_logit(
+                np.array([aggregate_track(t, aggregation.rule, **aggregation.params) for t in ts])
+            )
+            for ts in tracks
+        ]
+    )
+
+
 def leave_one_out_log_loss(x: np.ndarray, y: np.ndarray, *, clip: float) -> float:
     """Log loss of Platt scaling on videos it was not fitted on: each video's probability
     comes from a fit on all the others. The in-sample loss of a fit on few videos flatters
@@ -83,13 +97,14 @@ def recalibrate(
     tracks = face_logits_by_video(detector, [str(f.path) for f in files], frames=frames)
     kept = [(t, f.label) for t, f in zip(tracks, files, strict=True) if t]
     y = np.array([label for _, label in kept], float)
+    # the detector as it stands, on videos its calibration may never have seen
+    x_now = video_logits([ts for ts, _ in kept], original.aggregation)
+    before = round(log_loss(y, original.calibration.apply(x_now)), 5)
     losses: dict[str, float] = {}
     held_out: dict[str, float] = {}
     best: tuple[float, str, CalibrationCfg] | None = None
     for rule in rules:
-        x = np.array(
-            [video_logit(np.array([aggregate_track(t, rule) for t in ts])) for ts, _ in kept]
-        )
+        x = video_logits([ts for ts, _ in kept], AggregationCfg(rule=rule))
         cal = CalibrationCfg.from_calibrator(PlattCalibrator().fit(x, y), clip=clip)
         losses[rule] = round(log_loss(y, cal.apply(x)), 5)
         held_out[rule] = round(leave_one_out_log_loss(x, y, clip=clip), 5)
@@ -115,6 +130,7 @@ def recalibrate(
         "calibration": dataclasses.asdict(cfg.calibration),
         "log_loss_by_rule": losses,
         "log_loss_leave_one_out": held_out,
+        "log_loss_before_refit": before,
     }
 
 
