@@ -41,7 +41,8 @@ def clip_model_path() -> Path:
 
 
 @cache
-def _session(threads: int) -> Any:
+def clip_session(threads: int) -> Any:
+    """The onnxruntime session of the CLIP tower (checked, widened; one per thread count)."""
     import onnxruntime as ort
 
     path = clip_model_path()
@@ -119,7 +120,7 @@ def clip_features(crops: np.ndarray, *, threads: int = 0) -> np.ndarray:
     crops (up to 1.07 in the clip_sbi logit, measured on 8 random crops). One at a time
     was no slower on 2 cores.
     """
-    sess = _session(threads)
+    sess = clip_session(threads)
     out = []
     for crop in crops:
         if crop.shape[:2] != (CLIP_SIZE, CLIP_SIZE):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from unmask.detectors._base import Detector, DetectorCfg, read_cfg, verified_weights
-from unmask.detectors._clip import clip_features
+from unmask.detectors._clip import clip_features, clip_session
 from unmask.faces import Faces
 
 
@@ -24,6 +24,7 @@ class ClipHeadDetector(Detector):
             self.mu, self.sigma = w["mu"].astype(np.float64), w["sigma"].astype(np.float64)
             self.coef, self.intercept = w["coef"].astype(np.float64), float(w["intercept"])
         self.threads = threads
+        clip_session(threads)  # load the tower now: a missing install fails before any scan
 
     @classmethod
     def from_export(cls, cfg_path: Path) -> ClipHeadDetector:
