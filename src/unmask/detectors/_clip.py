@@ -81,34 +81,23 @@ def exact_on_every_cpu(model: Any) -> Any:
     from onnx import TensorProto, numpy_helper
 
     initializers = {t.name: t for t in model.graph.initializer}
-
-    def shift(name: str) -> None:
-        tensor = initializers[name]
-        values = numpy_helper.to_array(tensor)
-        if values.dtype == np.int8:
-            shifted = (values.astype(np.int16) + 128).astype(np.uint8)
-            tensor.CopyFrom(numpy_helper.from_array(shifted, name))
-
-    shifted: set[str] = set()
+    to_shift: set[str] = set()
     for k, node in enumerate(model.graph.node):
-        if node.op_type != "MatMulInteger" or node.input[1] not in initializers:
+        weights = initializers.get(node.input[1]) if node.op_type == "MatMulInteger" else None
+        if weights is None or weights.data_type != TensorProto.INT8:
             continue
-        weights = node.input[1]
-        if initializers[weights].data_type != TensorProto.INT8 and weights not in shifted:
-            continue
-        if len(node.input) < 4 or not node.input[3]:  # absent: zero, which becomes 128
+        if len(node.input) < 4 or not node.input[3]:  # absent means zero, which becomes 128
             zero = model.graph.initializer.add()
-            zero.CopyFrom(numpy_helper.from_array(np.array(0, np.int8), f"{weights}_zero_{k}"))
+            zero.CopyFrom(numpy_helper.from_array(np.array(0, np.int8), f"{weights.name}_zero_{k}"))
             initializers[zero.name] = zero
-            while len(node.input) < 4:
-                node.input.append("")
+            node.input.extend([""] * (4 - len(node.input)))
             node.input[3] = zero.name
         if node.input[3] not in initializers:
             raise WeightsError(f"CLIP graph: {node.name} has a computed weight zero point")
-        for name in (weights, node.input[3]):
-            if name not in shifted:
-                shift(name)
-                shifted.add(name)
+        to_shift |= {weights.name, node.input[3]}
+    for name in to_shift:
+        values = numpy_helper.to_array(initializers[name]).astype(np.int16) + 128
+        initializers[name].CopyFrom(numpy_helper.from_array(values.astype(np.uint8), name))
     return model
 
 

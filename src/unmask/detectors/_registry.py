@@ -12,8 +12,8 @@ from unmask.detectors._base import Detector
 from unmask.errors import UnknownNameError
 
 # The detector `unmask scan` uses when none is named ("default" is an alias for it). The
-# ensemble generalises a little better but costs twice the scan time (its CLIP member is
-# ~0.2 s of CPU per face), which breaks the scan speed budget: it is there by name.
+# ensemble generalises a little better but costs over twice the scan time (its CLIP member
+# is ~0.2 s of CPU per face), which breaks the scan speed budget: it is there by name.
 DEFAULT_DETECTOR = "effnet_sbi"
 
 _FACTORIES: dict[str, Callable[..., Detector]] = {}
