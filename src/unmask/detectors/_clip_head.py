@@ -7,12 +7,20 @@ from pathlib import Path
 import numpy as np
 
 from unmask.detectors._base import Detector, DetectorCfg, read_cfg, verified_weights
-from unmask.detectors._clip import clip_features, clip_session
+from unmask.detectors._clip import (
+    LEGACY_FEATURES,
+    check_features,
+    clip_features,
+    feature_size,
+)
+from unmask.errors import WeightsError
 from unmask.faces import Faces
 
 
 class ClipHeadDetector(Detector):
-    """CLIP ViT-B/16 features -> standardise -> linear -> P(fake)."""
+    """CLIP ViT-B/16 features -> standardise -> linear -> P(fake). The weights file names
+    the features its coefficients read (a file without names reads LEGACY_FEATURES); the
+    tower runs only as deep as they need."""
 
     scores_each_crop = True
 
@@ -20,18 +28,29 @@ class ClipHeadDetector(Detector):
         self, cfg: DetectorCfg, *, directory: Path | None = None, threads: int = 0
     ) -> None:
         super().__init__(cfg)
-        with np.load(verified_weights(cfg, directory)) as w:
+        path = verified_weights(cfg, directory)
+        with np.load(path) as w:
+            names = [str(n) for n in w["features"]] if "features" in w else LEGACY_FEATURES
             self.mu, self.sigma = w["mu"].astype(np.float64), w["sigma"].astype(np.float64)
             self.coef, self.intercept = w["coef"].astype(np.float64), float(w["intercept"])
+        self.features = tuple(names)
+        check_features(self.features)
+        if not self.mu.shape == self.sigma.shape == self.coef.shape == (feature_size(names),):
+            raise WeightsError(
+                f"{path}: expected {feature_size(names)} coefficients for the features "
+                f"{list(names)}; got {self.coef.shape}. Re-export the head"
+            )
         self.threads = threads
-        clip_session(threads)  # load the tower now: a missing install fails before any scan
+        # load the tower now: a missing install fails before any file is scanned
+        clip_features(np.zeros((0, 224, 224, 3), np.uint8), threads=threads, features=names)
 
     @classmethod
     def from_export(cls, cfg_path: Path) -> ClipHeadDetector:
         return cls(read_cfg(cfg_path), directory=cfg_path.parent)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
-        x = clip_features(crops, threads=self.threads).astype(np.float64)
+        x = clip_features(crops, threads=self.threads, features=self.features)
+        x = x.astype(np.float64)
         return ((x - self.mu) / self.sigma) @ self.coef + self.intercept
 
     def score(self, faces: Faces) -> np.ndarray:

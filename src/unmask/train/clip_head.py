@@ -1,9 +1,11 @@
 """A linear head on frozen CLIP ViT-B/16 features (``backbone: clip_vitb16`` in a config).
 
 The same faces, split, self-blending and degradations as the EfficientNet recipe; each
-training sample is drawn once (a fixed augmentation) and its CLIP features are cached in
-chunks, so an interrupted extraction resumes. The head is an L2 logistic regression on
-standardised features, its strength chosen by validation AUC.
+training sample is drawn once (a fixed augmentation) and every CLIP feature of it (the
+image embedding, and each layer's class and mean patch tokens) is cached in chunks, so an
+interrupted extraction resumes. The head is an L2 logistic regression on standardised
+features; which features (``clip_head.feature_sets``) and how strong the penalty
+(``clip_head.strengths``) are chosen by validation AUC.
 """
 
 from __future__ import annotations
@@ -16,27 +18,40 @@ import numpy as np
 
 from unmask._io import atomic_write_bytes
 from unmask._progress import progress
-from unmask.detectors._clip import clip_features
+from unmask.detectors._clip import FEATURES, clip_features, feature_size
 
 CHUNK = 256
+WIDTH = feature_size(FEATURES)  # every feature of a sample: 18,944 floats
+
+
+def columns(names: list[str]) -> np.ndarray:
+    """Indices of the features ``names`` (in that order) in extract_features' columns."""
+    starts, col = {}, 0
+    for name in FEATURES:
+        starts[name] = (col, col + feature_size([name]))
+        col = starts[name][1]
+    return np.concatenate([np.arange(*starts[n]) for n in names])
 
 
 def extract_features(
     dataset: Any, cache: Path, *, threads: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """CLIP features and labels of every dataset sample, cached in chunks under ``cache``."""
+    """Every CLIP feature (FEATURES, in that order) and the label of every dataset sample,
+    cached in chunks under ``cache``; see :func:`columns` to select some features."""
     cache.mkdir(parents=True, exist_ok=True)
     feats, labels = [], []
     chunks = range(0, len(dataset), CHUNK)
     for start in progress(chunks, total=len(chunks), desc=f"clip {cache.name}", unit="chunk"):
         path = cache / f"{start:07d}.npz"
+        f = y = None
         if path.exists():
             with np.load(path) as z:
-                f, y = z["features"], z["labels"]
-        else:
+                if z["features"].shape[1] == WIDTH:  # else a cache of an older feature set
+                    f, y = z["features"], z["labels"]
+        if f is None or y is None:
             samples = [dataset.sample(k) for k in range(start, min(start + CHUNK, len(dataset)))]
             crops = np.stack([c for c, _ in samples])
-            f = clip_features(crops, threads=threads)
+            f = clip_features(crops, threads=threads, features=FEATURES)
             y = np.array([label for _, label in samples], np.int64)
             buf = io.BytesIO()
             np.savez(buf, features=f, labels=y)
@@ -47,28 +62,42 @@ def extract_features(
 
 
 def fit_head(
-    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    feature_sets: list[list[str]],
+    strengths: list[float],
+    seed: int = 0,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Standardise, fit L2 logistic regression for several strengths, keep the best by val AUC."""
+    """For each feature set (columns of extract_features) and strength C: standardise, fit
+    an L2 logistic regression; keep the pair with the best validation AUC. The head records
+    its features, so the detector computes the same ones."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    mu, sigma = x_train.mean(0), x_train.std(0) + 1e-6
-    zt, zv = (x_train - mu) / sigma, (x_val - mu) / sigma
     weight = {0: 1.0, 1: float((y_train == 0).sum() / max((y_train == 1).sum(), 1))}
     scores: dict[str, float] = {}
-    best: tuple[float, Any] | None = None
-    for c in (0.001, 0.003, 0.01, 0.03, 0.1):
-        model = LogisticRegression(C=c, max_iter=3000, class_weight=weight, random_state=seed).fit(
-            zt, y_train
-        )
-        auc = float(roc_auc_score(y_val, model.decision_function(zv)))
-        scores[f"C={c}"] = round(auc, 4)
-        if best is None or auc > best[0]:
-            best = (auc, model)
-    assert best is not None
-    model = best[1]
+    best: tuple[float, Any, list[str], np.ndarray, np.ndarray] | None = None
+    for names in feature_sets:
+        idx = columns(names)
+        xt, xv = x_train[:, idx].astype(np.float64), x_val[:, idx].astype(np.float64)
+        mu, sigma = xt.mean(0), xt.std(0) + 1e-6
+        zt, zv = (xt - mu) / sigma, (xv - mu) / sigma
+        for c in strengths:
+            model = LogisticRegression(
+                C=c, max_iter=3000, class_weight=weight, random_state=seed
+            ).fit(zt, y_train)
+            auc = float(roc_auc_score(y_val, model.decision_function(zv)))
+            scores[f"{'+'.join(names)} C={c}"] = round(auc, 4)
+            if best is None or auc > best[0]:
+                best = (auc, model, names, mu, sigma)
+    if best is None:
+        raise ValueError("fit_head: expected at least one feature set and one strength")
+    _, model, names, mu, sigma = best
     head = {
+        "features": np.array(names),
         "mu": mu.astype(np.float32),
         "sigma": sigma.astype(np.float32),
         "coef": model.coef_[0].astype(np.float32),
@@ -78,7 +107,9 @@ def fit_head(
 
 
 def head_logits(head: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
-    return ((features - head["mu"]) / head["sigma"]) @ head["coef"] + float(head["intercept"])
+    """Logits of rows of extract_features' columns (every feature)."""
+    x = features[:, columns(list(head["features"]))]
+    return ((x - head["mu"]) / head["sigma"]) @ head["coef"] + float(head["intercept"])
 
 
 def save_head(head: dict[str, np.ndarray], path: Path) -> Path:

@@ -68,6 +68,16 @@ class OptimCfg:
 
 
 @dataclass(frozen=True)
+class ClipHeadCfg:
+    """``backbone: clip_vitb16``: the candidate feature sets (names as in
+    unmask.detectors._clip.FEATURES) and L2 strengths; the pair with the best validation
+    AUC is kept."""
+
+    feature_sets: list[list[str]] = field(default_factory=lambda: [["embeds", "mean12"]])
+    strengths: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1])
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     name: str
     backbone: str = "efficientnet_lite0"
@@ -81,6 +91,7 @@ class TrainConfig:
     sbi: SbiCfg = field(default_factory=SbiCfg)
     augment: AugmentCfg = field(default_factory=AugmentCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
+    clip_head: ClipHeadCfg = field(default_factory=ClipHeadCfg)
     calibration_clip: float = 0.01
     aggregation_rules: list[str] = field(default_factory=lambda: ["mean", "topk_mean", "confident"])
     precision: str = "fp32"  # exported ONNX: fp32, or fp16 (half-size weights, fp32 compute)
@@ -160,7 +171,21 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
         cache_dir=rel(d.cache_dir),
         faceset=rel(d.faceset) if d.faceset else None,
     )
+    _check_clip_head(cfg.clip_head, str(path))
     weights_dir = rel(cfg.weights_dir) if cfg.weights_dir else None
     return dataclasses.replace(
         cfg, data=data_cfg, out_dir=rel(cfg.out_dir), weights_dir=weights_dir
     )
+
+
+def _check_clip_head(head: ClipHeadCfg, where: str) -> None:
+    from unmask.detectors._clip import check_features
+    from unmask.errors import WeightsError
+
+    if not head.feature_sets or not head.strengths:
+        raise ConfigError(f"{where}: clip_head needs at least one feature set and one strength")
+    for names in head.feature_sets:
+        try:
+            check_features(names)
+        except WeightsError as err:
+            raise ConfigError(f"{where}: clip_head.feature_sets: {err}") from None

