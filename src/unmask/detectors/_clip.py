@@ -82,8 +82,8 @@ def _layer(name: str) -> int:
     return CLIP_LAYERS if name == "embeds" else int(name.removeprefix("cls").removeprefix("mean"))
 
 
-@cache
 def _checked_model() -> Any:
+    """The tower's graph, checked and widened (read for each new session, not kept)."""
     path = clip_model_path()
     digest = sha256_file(path)
     if digest != CLIP_SHA256:
@@ -187,24 +187,23 @@ def clip_features(
     crops (up to 1.07 in the clip_sbi logit, measured on 8 random crops). One at a time
     was no slower on 2 cores.
     """
-    check_features(features)
-    depth = _depth(features)
+    size, depth = feature_size(features), _depth(features)
     sess = clip_session(threads, depth)  # loaded even for no crops: a missing install fails early
-    out = np.zeros((len(crops), feature_size(features)), np.float32)
+    # where each feature comes from: the embedding output, or (layer index, class token?)
+    plan = [None if n == "embeds" else (_layer(n) - 1, n.startswith("cls")) for n in features]
+    out = np.zeros((len(crops), size), np.float32)
     for row, crop in enumerate(crops):
         if crop.shape[:2] != (CLIP_SIZE, CLIP_SIZE):
             crop = cv2.resize(crop, (CLIP_SIZE, CLIP_SIZE), interpolation=cv2.INTER_AREA)
         x = ((crop.astype(np.float32) - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1)[None]
         values = sess.run(None, {"pixel_values": np.ascontiguousarray(x)})
-        hidden = values[:depth]
         col = 0
-        for name in features:
-            if name == "embeds":
+        for source in plan:
+            if source is None:
                 v = values[depth][0]
-            elif name.startswith("cls"):
-                v = hidden[_layer(name) - 1][0, 0]
             else:
-                v = hidden[_layer(name) - 1][0, 1:].mean(axis=0)
+                tokens = values[source[0]][0]
+                v = tokens[0] if source[1] else tokens[1:].mean(axis=0)
             out[row, col : col + len(v)] = v
             col += len(v)
     return out

@@ -22,15 +22,15 @@ from unmask.detectors._clip import FEATURES, clip_features, feature_size
 
 CHUNK = 256
 WIDTH = feature_size(FEATURES)  # every feature of a sample: 18,944 floats
+_ENDS = np.cumsum([feature_size([name]) for name in FEATURES])
+_SPANS = {
+    name: (end - feature_size([name]), end) for name, end in zip(FEATURES, _ENDS, strict=True)
+}
 
 
 def columns(names: list[str]) -> np.ndarray:
     """Indices of the features ``names`` (in that order) in extract_features' columns."""
-    starts, col = {}, 0
-    for name in FEATURES:
-        starts[name] = (col, col + feature_size([name]))
-        col = starts[name][1]
-    return np.concatenate([np.arange(*starts[n]) for n in names])
+    return np.concatenate([np.arange(*_SPANS[n]) for n in names])
 
 
 def extract_features(
