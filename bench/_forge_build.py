@@ -13,13 +13,17 @@ filters reject. Measured in this run:
       build's encoder settings (what a dataset of reals alone costs at least);
   (b) consent + ingestion (quality filters, face detection, dense landmarks), per clip;
   (c) ``build_dataset`` end to end (reals, fakes, perturbations, indexes).
-Prints seconds, videos per minute and b/a, c/a, and the contact sheets' paths.
+Prints seconds, videos per minute and b/a, c/a, and the contact sheets' paths. Each person
+keeps one actor id in every run (a hash of the clip's person key), so the same command and
+seed plan the same build; a ``dfae`` bounded by ``max_steps`` rather than minutes trains
+the same, too.
 ``bench/forge_speed.py`` calls :func:`build_dataset_timing`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -49,6 +53,12 @@ def person_key(path: Path) -> str:
     return match.group(1) if match else path.stem
 
 
+def stable_actor_id(person: str) -> str:
+    """The same id for the same person in every build, so the planner, which works from
+    the seed and the actor ids, makes the same build from the same command."""
+    return "act-" + hashlib.sha256(person.encode()).hexdigest()[:8]
+
+
 def register_clips(
     videos: Path, workspace: Workspace, n: int, *, max_frames: int
 ) -> tuple[list[str], dict[str, str], float]:
@@ -68,7 +78,10 @@ def register_clips(
             doc.parent.mkdir(parents=True, exist_ok=True)
             doc.write_text(f"placeholder consent form for benchmark actor {len(seen)}\n")
             actor = ledger.add_consent(
-                roles=["source", "target"], uses=["research", "evaluation"], document=doc
+                roles=["source", "target"],
+                uses=["research", "evaluation"],
+                document=doc,
+                new_id=stable_actor_id(person_key(clip)),
             ).actor_id
             record = ingest_footage(ledger, workspace, actor, clip, max_frames=max_frames)
             seen.add(person_key(clip))

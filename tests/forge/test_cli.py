@@ -120,3 +120,15 @@ def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     add = ["forge", "consent", "add", "-w", str(tmp_path / "ws"), "--document", doc]
     code, _, err = run(capsys, *add, "--roles", "targt", "--uses", "research")
     assert code == 1 and "did you mean 'target'" in err
+    code, _, err = run(capsys, *add, "--roles", "target", "--uses", "research", "--new-id", "act-1")
+    assert code == 1 and err.strip().count("\n") == 0 and "act- and 8 lower-case hex" in err
+
+
+def test_consent_add_with_a_chosen_id(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    doc = str(consent_document(tmp_path / "d.txt"))
+    add = ["forge", "consent", "add", "-w", str(tmp_path / "ws"), "--document", doc]
+    add += ["--roles", "target", "--uses", "research", "--new-id", "act-00c0ffee"]
+    code, out, _ = run(capsys, *add)
+    assert code == 0 and out.startswith("act-00c0ffee: consent 1 recorded")
+    code, _, err = run(capsys, *add)
+    assert code == 1 and "act-00c0ffee is taken" in err

@@ -79,6 +79,31 @@ def test_grant_stores_document_hash_roles_uses_and_audits(ledger: Ledger, docume
     assert actions == ["consent.grant"]
 
 
+def test_a_new_actor_can_be_given_its_id(ledger: Ledger, document: Path) -> None:
+    event = ledger.add_consent(
+        roles=["target"], uses=["research"], document=document, new_id="act-0123abcd"
+    )
+    assert event.actor_id == "act-0123abcd" and ledger.actor_ids() == ["act-0123abcd"]
+    ledger.check_consent("act-0123abcd", role="target", uses=["research"])
+    with pytest.raises(ConfigError, match="act-0123abcd is taken"):
+        ledger.add_consent(
+            roles=["target"], uses=["research"], document=document, new_id="act-0123abcd"
+        )
+    for bad in ("act-0123ABCD", "actor-1", "act-0123abcd0"):
+        with pytest.raises(ConfigError, match="act- and 8 lower-case hex digits"):
+            ledger.add_consent(roles=["target"], uses=["research"], document=document, new_id=bad)
+    with pytest.raises(ConfigError, match="both an existing actor"):
+        ledger.add_consent(
+            roles=["target"],
+            uses=["research"],
+            document=document,
+            actor_id="act-0123abcd",
+            new_id="act-99999999",
+        )
+    assert ledger.actor_ids() == ["act-0123abcd"]  # nothing half-made by the refusals
+    assert len(ledger.events()) == 1
+
+
 def test_unknown_role_or_use_suggests_the_closest(ledger: Ledger, document: Path) -> None:
     with pytest.raises(UnknownNameError, match="did you mean 'source'"):
         ledger.add_consent(roles=["sorce"], uses=["research"], document=document)

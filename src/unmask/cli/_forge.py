@@ -95,6 +95,12 @@ def register(subparsers: Any) -> None:
         help="YYYY-MM-DD: invalid from that day on",
     )
     add.add_argument("--actor", default=None, help="add to an existing actor instead of a new one")
+    add.add_argument(
+        "--new-id",
+        default=None,
+        help="the new actor's id (act- and 8 hex digits) instead of a random one, so that a "
+        "workspace rebuilt from scratch plans the same build",
+    )
     add.add_argument("--json", action="store_true", help="print the record as JSON")
     add.set_defaults(run=_consent_add)
     lst = _sub(
@@ -217,6 +223,7 @@ def _consent_add(args: argparse.Namespace) -> int:
             document=args.document,
             expires_on=args.expires,
             actor_id=args.actor,
+            new_id=args.new_id,
         )
     if args.json:
         print(json.dumps(event.to_dict(), indent=2))

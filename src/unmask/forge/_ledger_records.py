@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,19 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+ACTOR_ID = re.compile(r"act-[0-9a-f]{8}")
+"""The form of an actor id: ``act-`` and 8 lower-case hex digits."""
+
+
+def check_actor_id(actor_id: str) -> str:
+    if not ACTOR_ID.fullmatch(actor_id):
+        raise ConfigError(
+            f"actor id {actor_id!r} is not of the form act- and 8 lower-case hex digits "
+            "(e.g. act-3f9c2d1b); give an id of that form"
+        )
+    return actor_id
 
 
 def check_names(kind: str, names: Iterable[str], known: Sequence[str]) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from unmask.forge._ledger_records import (
     AuditEntry,
     ConsentEvent,
     FootageRecord,
+    check_actor_id,
     check_names,
     event_from_row,
     footage_from_row,
@@ -167,7 +168,7 @@ class Ledger:
         return [r[0] for r in self._db.execute("SELECT actor_id FROM actors ORDER BY actor_id")]
 
     def require_actor(self, actor_id: str) -> str:
-        if not self._db.execute("SELECT 1 FROM actors WHERE actor_id = ?", (actor_id,)).fetchone():
+        if not self._has_actor(actor_id):
             raise UnknownNameError("actor", actor_id, self.actor_ids())
         return actor_id
 
@@ -179,12 +180,23 @@ class Ledger:
         document: Path,
         expires_on: date | None = None,
         actor_id: str | None = None,
+        new_id: str | None = None,
         now: datetime | None = None,
     ) -> ConsentEvent:
         """Record a grant for a new actor (``actor_id=None``) or an existing one.
 
-        ``document`` is the signed consent form; only its sha256 is stored.
+        ``document`` is the signed consent form; only its sha256 is stored. A new actor
+        gets a random id unless ``new_id`` names one (``act-`` and 8 hex digits, unused):
+        builds plan from the actor ids, so a benchmark rebuilt from scratch is the same
+        build only if its actors keep their ids.
         """
+        if new_id is not None:
+            if actor_id is not None:
+                raise ConfigError(
+                    f"got both an existing actor ({actor_id}) and a new id ({new_id}); "
+                    "give the existing actor to add a grant, or the new id to create one"
+                )
+            check_actor_id(new_id)
         roles_ = check_names("consent role", roles, ROLES)
         uses_ = check_names("consent use", uses, USES)
         when = now or utc_now()
@@ -199,7 +211,12 @@ class Ledger:
             raise ConfigError(f"cannot read the consent document {document}: {err}") from None
         with self.transaction() as db:
             if actor_id is None:
-                actor_id = self._new_actor_id()
+                if new_id is not None and self._has_actor(new_id):
+                    raise ConfigError(
+                        f"actor id {new_id} is taken; choose another new id, or pass it as "
+                        "the existing actor to add a grant"
+                    )
+                actor_id = new_id or self._new_actor_id()
                 db.execute(
                     "INSERT INTO actors (actor_id, created_at) VALUES (?, ?)",
                     (actor_id, stamp(when)),
@@ -229,11 +246,14 @@ class Ledger:
             )
         return self.events(actor_id)[-1]
 
+    def _has_actor(self, actor_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM actors WHERE actor_id = ?", (actor_id,))
+        return row.fetchone() is not None
+
     def _new_actor_id(self) -> str:
         while True:
             candidate = f"act-{secrets.token_hex(4)}"
-            row = self._db.execute("SELECT 1 FROM actors WHERE actor_id = ?", (candidate,))
-            if not row.fetchone():
+            if not self._has_actor(candidate):
                 return candidate
 
     def revoke(
