@@ -98,6 +98,7 @@ def test_unmask_train_end_to_end(tmp_path: Path) -> None:
             "val_fraction": 0.34,
         },
         "augment": {"p_h264": 0.0},
+        "sbi": {"p_warp": 0.5},  # both kinds of pseudo-fake
         "optim": {"epochs": 2, "batch_size": 4, "max_steps": 2, "warmup_steps": 1},
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))

@@ -36,9 +36,10 @@ class DataCfg:
 @dataclass(frozen=True)
 class SbiCfg:
     enabled: bool = True
-    p_fake_from_real: float = (
-        1.0  # each real face also yields a self-blended fake with this probability
-    )
+    p_fake_from_real: float = 1.0  # each real face also yields a pseudo-fake with this probability
+    # the share of those pseudo-fakes that are self-reenacted (the expression warped,
+    # unmask.train.warp) instead of self-blended; 0 is the SBI recipe as published
+    p_warp: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,22 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
         faceset=rel(d.faceset) if d.faceset else None,
     )
     _check_clip_head(cfg.clip_head, str(path))
+    _check_probabilities(cfg, str(path))
     weights_dir = rel(cfg.weights_dir) if cfg.weights_dir else None
     return dataclasses.replace(
         cfg, data=data_cfg, out_dir=rel(cfg.out_dir), weights_dir=weights_dir
     )
+
+
+def _check_probabilities(cfg: TrainConfig, where: str) -> None:
+    for section in (cfg.sbi, cfg.augment):
+        name = {SbiCfg: "sbi", AugmentCfg: "augment"}[type(section)]
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if f.name.startswith("p_") and not 0.0 <= value <= 1.0:
+                raise ConfigError(
+                    f"{where}: {name}.{f.name} is a probability; got {value}, give one in [0, 1]"
+                )
 
 
 def _check_clip_head(head: ClipHeadCfg, where: str) -> None:

@@ -155,6 +155,8 @@ def prepare(cfg: TrainConfig) -> tuple[Any, Any, FaceSet]:
         "margin": cfg.margin,
         "align": cfg.align,
         "seed": cfg.seed,
+        "p_fake_from_real": cfg.sbi.p_fake_from_real,
+        "p_warp": cfg.sbi.p_warp,
     }
     train_ds = FaceDataset(
         train_faces, sbi=cfg.sbi.enabled, augment=cfg.augment, train=True, **common
@@ -392,7 +394,13 @@ def _describe_data(cfg: TrainConfig) -> str:
         if d.crop_folders
         else "",
     ]
-    sbi = "; self-blended pseudo-fakes from every real face" if cfg.sbi.enabled else ""
+    sbi = ""
+    if cfg.sbi.enabled:
+        each = "every" if cfg.sbi.p_fake_from_real >= 1 else f"{cfg.sbi.p_fake_from_real:.0%} of"
+        kind = "self-blended"
+        if cfg.sbi.p_warp > 0:
+            kind = f"self-blended or ({cfg.sbi.p_warp:.0%}) self-reenacted"
+        sbi = f"; {kind} pseudo-fakes from {each} real face"
     return "; ".join(p for p in parts if p) + sbi
 
 

@@ -15,6 +15,7 @@ from unmask.train.augment import Degradations
 from unmask.train.config import AugmentCfg
 from unmask.train.faceset import FaceSet, final_crop
 from unmask.train.sbi import self_blend
+from unmask.train.warp import self_warp
 
 
 def degradations_from(cfg: AugmentCfg) -> Degradations:
@@ -41,9 +42,12 @@ def jitter_box(box: np.ndarray, amount: float, rng: np.random.Generator) -> np.n
 
 
 class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Each face as itself (its label) and, for real faces with ``sbi``, a self-blended fake.
+    """Each face as itself (its label) and, for real faces with ``sbi``, a pseudo-fake:
+    self-blended, or self-reenacted (``warp``) with probability ``p_warp``. With
+    ``p_fake_from_real`` < 1 only that share of the real faces (a fixed draw from the
+    seed) yields one.
 
-    ``train=False`` gives a fixed, un-augmented set (the self-blends still use a fixed seed
+    ``train=False`` gives a fixed, un-augmented set (the pseudo-fakes still use a fixed seed
     per item), for validation and calibration.
     """
 
@@ -58,15 +62,22 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         augment: AugmentCfg | None,
         seed: int = 0,
         train: bool = True,
+        p_fake_from_real: float = 1.0,
+        p_warp: float = 0.0,
     ) -> None:
         self.faces = faces
+        self.p_warp = p_warp
         self.size, self.margin, self.align = size, margin, align
         self.augment = augment if train else None
         self.degrade = degradations_from(augment) if (augment and train) else None
         self.seed, self.train, self.epoch = seed, train, 0
         items = [(i, False) for i in range(len(faces))]
         if sbi:
-            items += [(i, True) for i in np.flatnonzero(faces.labels == 0)]
+            reals = np.flatnonzero(faces.labels == 0)
+            if p_fake_from_real < 1.0:
+                keep = np.random.default_rng([seed, 7]).random(len(reals)) < p_fake_from_real
+                reals = reals[keep]
+            items += [(i, True) for i in reals]
         self.items = items
 
     def set_epoch(self, epoch: int) -> None:
@@ -87,7 +98,10 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         img, label = f.crops[i], int(f.labels[i])
         mesh = f.mesh[i] if np.isfinite(f.mesh[i]).all() else None
         if blend:
-            img, _ = self_blend(img, mesh, f.landmarks[i], rng=rng)
+            # no draw when p_warp is 0, so the published recipe's samples stay as they were
+            warp = self.p_warp > 0 and rng.random() < self.p_warp
+            make = self_warp if warp else self_blend
+            img, _ = make(img, mesh, f.landmarks[i], rng=rng)
             label = 1
         box, lm = f.boxes[i], f.landmarks[i]
         if self.augment:
