@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from unmask.train.augment import Degradations, h264, jpeg
 from unmask.train.faceset import identity_from_name
 from unmask.train.sbi import ellipse_mask, hull_mask, self_blend
+from unmask.train.warp import self_warp
 
 
 def test_self_blend_changes_only_inside_the_mask(
@@ -60,20 +62,25 @@ def test_identity_from_name(name: str, identity: str) -> None:
     assert identity_from_name(name) == identity
 
 
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [(self_blend, "sbi_contact_sheet.png"), (self_warp, "warp_contact_sheet.png")],
+)
 def test_contact_sheet_artifact(
-    base: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path
+    base: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path, make: Any, name: str
 ) -> None:
-    """Writes a contact sheet of self-blended samples (original | fake | mask) as a test artefact."""
+    """Writes a contact sheet of pseudo-fakes (original | fake | mask, or where the warp
+    moved) as a test artefact: self-blended and self-reenacted."""
     import cv2
 
     crop, _box, lm = base
     rows = []
     for seed in range(4):
-        fake, mask = self_blend(crop, None, lm, rng=np.random.default_rng(seed))
+        fake, mask = make(crop, None, lm, rng=np.random.default_rng(seed))
         rows.append(
             np.hstack([crop, fake, (np.repeat(mask[..., None], 3, 2) * 255).astype(np.uint8)])
         )
-    out = Path(__import__("os").environ.get("UNMASK_ARTIFACTS", tmp_path)) / "sbi_contact_sheet.png"
+    out = Path(__import__("os").environ.get("UNMASK_ARTIFACTS", tmp_path)) / name
     out.parent.mkdir(parents=True, exist_ok=True)
     assert cv2.imwrite(str(out), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
     assert out.stat().st_size > 10_000

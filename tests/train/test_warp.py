@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -128,22 +127,3 @@ def test_config_probabilities_are_checked(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"name": "x", "augment": {"p_jpeg": -0.1}}))
     with pytest.raises(ConfigError, match=r"augment.p_jpeg is a probability"):
         load_config(path)
-
-
-def test_warp_contact_sheet_artifact(
-    base: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path
-) -> None:
-    """Writes a contact sheet of self-reenacted samples (original | fake | where it moved)."""
-    import cv2
-
-    crop, _box, lm = base
-    rows = []
-    for seed in range(4):
-        fake, moved = self_warp(crop, None, lm, rng=np.random.default_rng(seed))
-        rows.append(
-            np.hstack([crop, fake, (np.repeat(moved[..., None], 3, 2) * 255).astype(np.uint8)])
-        )
-    out = Path(os.environ.get("UNMASK_ARTIFACTS", tmp_path)) / "warp_contact_sheet.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(out), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
-    assert out.stat().st_size > 10_000

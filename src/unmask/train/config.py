@@ -181,8 +181,7 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
 
 
 def _check_probabilities(cfg: TrainConfig, where: str) -> None:
-    for section in (cfg.sbi, cfg.augment):
-        name = {SbiCfg: "sbi", AugmentCfg: "augment"}[type(section)]
+    for name, section in (("sbi", cfg.sbi), ("augment", cfg.augment)):
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
             if f.name.startswith("p_") and not 0.0 <= value <= 1.0:

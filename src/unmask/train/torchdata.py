@@ -75,6 +75,7 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if sbi:
             reals = np.flatnonzero(faces.labels == 0)
             if p_fake_from_real < 1.0:
+                # a stream apart from the per-item ones ([seed, epoch, item])
                 keep = np.random.default_rng([seed, 7]).random(len(reals)) < p_fake_from_real
                 reals = reals[keep]
             items += [(i, True) for i in reals]

@@ -47,16 +47,22 @@ def _expression(rng: np.random.Generator) -> dict[str, float]:
     }
 
 
+def _axes(
+    left_eye: np.ndarray, right_eye: np.ndarray, towards_chin: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The eye distance and the face's own unit axes: across (eye to eye) and down
+    (perpendicular to it, on the chin's side)."""
+    eye = float(np.linalg.norm(right_eye - left_eye))
+    across = (right_eye - left_eye) / max(eye, 1e-6)
+    down = np.array([-across[1], across[0]])
+    return eye, across, (down if np.dot(down, towards_chin) >= 0 else -down)
+
+
 def _controls_mesh(
     mesh: np.ndarray, e: dict[str, float]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Control points, their displacements, the pinned points and the eye distance."""
-    eye = float(np.linalg.norm(mesh[263] - mesh[33]))
-    # the face's own axes: across (eye to eye) and down (perpendicular, towards the chin)
-    across = (mesh[263] - mesh[33]) / max(eye, 1e-6)
-    down = np.array([-across[1], across[0]])
-    if np.dot(down, mesh[152] - mesh[6]) < 0:
-        down = -down
+    eye, across, down = _axes(mesh[33], mesh[263], mesh[152] - mesh[6])
     points, moves = [], []
 
     def add(idx: np.ndarray, move: np.ndarray) -> None:
@@ -83,12 +89,8 @@ def _controls_5(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """The same from the 5 RetinaFace points (eyes, nose, mouth corners): mouth and chin."""
     eyes, nose, mouth = lm[:2], lm[2], lm[3:]
-    eye = float(np.linalg.norm(eyes[1] - eyes[0]))
-    across = (eyes[1] - eyes[0]) / max(eye, 1e-6)
-    down = np.array([-across[1], across[0]])
-    if np.dot(down, mouth.mean(0) - eyes.mean(0)) < 0:
-        down = -down
     mid = mouth.mean(0)
+    eye, across, down = _axes(eyes[0], eyes[1], mid - eyes.mean(0))
     lip_down = mid + down * 0.25 * eye
     chin = mid + down * 0.75 * eye
     points = np.stack([mouth[0], mouth[1], lip_down, chin])
