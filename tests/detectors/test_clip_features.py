@@ -145,6 +145,7 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
     cfg = {
         "name": "tinyclip",
         "backbone": "clip_vitb16",
+        "input_size": 160,  # the tower at 10 x 10 patches
         "out_dir": str(tmp_path / "runs"),
         "data": {
             "real_photos": [str(astronaut_photos(tmp_path / "photos"))],
@@ -161,12 +162,15 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
     assert set(det["metrics"]["val_auc_by_features_and_C"]) == {"embeds+mean12 C=0.1", "cls3 C=0.1"}
     with np.load(export / "tinyclip.npz") as head:
         kept = [str(n) for n in head["features"]]
+        assert int(head["size"]) == 160
     assert kept in (["embeds", "mean12"], ["cls3"])
     assert det["architecture"].endswith(", ".join(kept))
+    assert "run at 160 pixels" in det["architecture"] and det["input_size"] == 160
     chunks = sorted((tmp_path / "runs" / "tinyclip" / "features" / "train").glob("*.npz"))
     with np.load(chunks[0]) as z:
         assert z["features"].shape[1] == WIDTH  # every feature, whatever the candidates
+        assert int(z["size"]) == 160
     detector = ClipHeadDetector.from_export(export / "tinyclip.json")
-    assert detector.features == tuple(kept)
-    crops = np.random.default_rng(3).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    assert detector.features == tuple(kept) and detector.size == 160
+    crops = np.random.default_rng(3).integers(0, 256, (2, 160, 160, 3), dtype=np.uint8)
     assert detector.logits(crops).shape == (2,)

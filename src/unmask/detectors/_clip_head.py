@@ -8,8 +8,10 @@ import numpy as np
 
 from unmask.detectors._base import Detector, DetectorCfg, read_cfg, verified_weights
 from unmask.detectors._clip import (
+    CLIP_SIZE,
     LEGACY_FEATURES,
     check_features,
+    check_size,
     clip_features,
     feature_size,
 )
@@ -19,8 +21,8 @@ from unmask.faces import Faces
 
 class ClipHeadDetector(Detector):
     """CLIP ViT-B/16 features -> standardise -> linear -> P(fake). The weights file names
-    the features its coefficients read (a file without names reads LEGACY_FEATURES); the
-    tower runs only as deep as they need."""
+    the features its coefficients read (a file without names reads LEGACY_FEATURES) and
+    the tower's input size (without one, 224); the tower runs only as deep as they need."""
 
     scores_each_crop = True
 
@@ -33,8 +35,11 @@ class ClipHeadDetector(Detector):
             names = [str(n) for n in w["features"]] if "features" in w else LEGACY_FEATURES
             self.mu, self.sigma = w["mu"].astype(np.float64), w["sigma"].astype(np.float64)
             self.coef, self.intercept = w["coef"].astype(np.float64), float(w["intercept"])
+            # the tower's input size (a head file without one was trained at 224)
+            self.size = int(w["size"]) if "size" in w else CLIP_SIZE
         self.features = tuple(names)
         check_features(self.features)
+        check_size(self.size)
         if not self.mu.shape == self.sigma.shape == self.coef.shape == (feature_size(names),):
             raise WeightsError(
                 f"{path}: expected {feature_size(names)} coefficients for the features "
@@ -42,14 +47,19 @@ class ClipHeadDetector(Detector):
             )
         self.threads = threads
         # load the tower now: a missing install fails before any file is scanned
-        clip_features(np.zeros((0, 224, 224, 3), np.uint8), threads=threads, features=names)
+        clip_features(
+            np.zeros((0, self.size, self.size, 3), np.uint8),
+            threads=threads,
+            features=names,
+            size=self.size,
+        )
 
     @classmethod
     def from_export(cls, cfg_path: Path) -> ClipHeadDetector:
         return cls(read_cfg(cfg_path), directory=cfg_path.parent)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
-        x = clip_features(crops, threads=self.threads, features=self.features)
+        x = clip_features(crops, threads=self.threads, features=self.features, size=self.size)
         x = x.astype(np.float64)
         return ((x - self.mu) / self.sigma) @ self.coef + self.intercept
 

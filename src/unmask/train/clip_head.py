@@ -18,7 +18,7 @@ import numpy as np
 
 from unmask._io import atomic_write_bytes
 from unmask._progress import progress
-from unmask.detectors._clip import FEATURES, clip_features, feature_size
+from unmask.detectors._clip import CLIP_SIZE, FEATURES, clip_features, feature_size
 
 CHUNK = 256
 WIDTH = feature_size(FEATURES)  # every feature of a sample: 18,944 floats
@@ -34,10 +34,11 @@ def columns(names: list[str]) -> np.ndarray:
 
 
 def extract_features(
-    dataset: Any, cache: Path, *, threads: int = 0
+    dataset: Any, cache: Path, *, threads: int = 0, size: int = CLIP_SIZE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every CLIP feature (FEATURES, in that order) and the label of every dataset sample,
-    cached in chunks under ``cache``; see :func:`columns` to select some features."""
+    """Every CLIP feature (FEATURES, in that order) of the tower run at ``size`` pixels and
+    the label of every dataset sample, cached in chunks under ``cache`` (a chunk of another
+    feature set or size is computed again); see :func:`columns` to select some features."""
     cache.mkdir(parents=True, exist_ok=True)
     feats, labels = [], []
     chunks = range(0, len(dataset), CHUNK)
@@ -46,15 +47,17 @@ def extract_features(
         f = y = None
         if path.exists():
             with np.load(path) as z:
-                if z["features"].shape[1] == WIDTH:  # else a cache of an older feature set
+                # a chunk without a size is from before sizes were offered: 224
+                same_size = int(z["size"]) if "size" in z else CLIP_SIZE
+                if z["features"].shape[1] == WIDTH and same_size == size:
                     f, y = z["features"], z["labels"]
         if f is None or y is None:
             samples = [dataset.sample(k) for k in range(start, min(start + CHUNK, len(dataset)))]
             crops = np.stack([c for c, _ in samples])
-            f = clip_features(crops, threads=threads, features=FEATURES)
+            f = clip_features(crops, threads=threads, features=FEATURES, size=size)
             y = np.array([label for _, label in samples], np.int64)
             buf = io.BytesIO()
-            np.savez(buf, features=f, labels=y)
+            np.savez(buf, features=f, labels=y, size=np.int64(size))
             atomic_write_bytes(path, buf.getvalue())
         feats.append(f)
         labels.append(y)
@@ -70,10 +73,11 @@ def fit_head(
     feature_sets: list[list[str]],
     strengths: list[float],
     seed: int = 0,
+    size: int = CLIP_SIZE,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """For each feature set (columns of extract_features) and strength C: standardise, fit
     an L2 logistic regression; keep the pair with the best validation AUC. The head records
-    its features, so the detector computes the same ones."""
+    its features and the tower's input ``size``, so the detector computes the same ones."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -102,13 +106,14 @@ def fit_head(
         "sigma": sigma.astype(np.float32),
         "coef": model.coef_[0].astype(np.float32),
         "intercept": np.float32(model.intercept_[0]),
+        "size": np.int64(size),
     }
     return head, scores
 
 
 def head_logits(head: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
     """Logits of rows of extract_features' columns (every feature)."""
-    x = features[:, columns(list(head["features"]))]
+    x = features[:, columns([str(n) for n in head["features"]])]
     return ((x - head["mu"]) / head["sigma"]) @ head["coef"] + float(head["intercept"])
 
 

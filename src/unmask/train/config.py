@@ -172,6 +172,8 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
         cache_dir=rel(d.cache_dir),
         faceset=rel(d.faceset) if d.faceset else None,
     )
+    if cfg.backbone == "clip_vitb16":
+        _check_clip_size(cfg.input_size, str(path))
     _check_clip_head(cfg.clip_head, str(path))
     _check_probabilities(cfg, str(path))
     weights_dir = rel(cfg.weights_dir) if cfg.weights_dir else None
@@ -188,6 +190,16 @@ def _check_probabilities(cfg: TrainConfig, where: str) -> None:
                 raise ConfigError(
                     f"{where}: {name}.{f.name} is a probability; got {value}, give one in [0, 1]"
                 )
+
+
+def _check_clip_size(size: int, where: str) -> None:
+    from unmask.detectors._clip import check_size
+    from unmask.errors import WeightsError
+
+    try:
+        check_size(size)
+    except WeightsError as err:
+        raise ConfigError(f"{where}: input_size: {err}") from None
 
 
 def _check_clip_head(head: ClipHeadCfg, where: str) -> None:

