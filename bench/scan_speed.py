@@ -2,6 +2,9 @@
 
     python bench/scan_speed.py [--frames 32] [--repeat 3] [--detectors default,ensemble]
 
+``--detectors`` takes registered names and exported ``<name>.json`` files (from ``unmask
+train``), as bench/accuracy.py does.
+
 Generates a 10-s 1080p30 H.264 clip with a moving face (x264 defaults, B-frames, like DFDC
 videos), then measures in this run:
   (a) PyAV decoding all frames (frame threading on), the baseline;
@@ -24,6 +27,7 @@ import av
 import cv2
 import numpy as np
 
+from accuracy import from_export  # bench/ is the script's folder, so on sys.path
 from unmask.media import VideoWriter, read_image
 from unmask.scanner import Scanner
 
@@ -73,7 +77,8 @@ def main() -> None:
     parser.add_argument(
         "--detectors",
         default="default,ensemble",
-        help="comma-separated detectors, each timed against the same decode baseline",
+        help="comma-separated detectors (registered names or exported .json files), each "
+        "timed against the same decode baseline",
     )
     parser.add_argument(
         "--no-fast-decode", action="store_true", help="decode every frame (no skipping)"
@@ -89,7 +94,8 @@ def main() -> None:
         scanners = []
         for name in args.detectors.split(","):
             t = time.perf_counter()
-            scanner = Scanner(name, frames=args.frames, fast_decode=not args.no_fast_decode)
+            detector = from_export(Path(name)) if name.endswith(".json") else name
+            scanner = Scanner(detector, frames=args.frames, fast_decode=not args.no_fast_decode)
             print(f"{scanner.detector.name}: models loaded in {time.perf_counter() - t:.2f} s")
             scanner.scan(clip)  # warm-up (onnxruntime allocations)
             scanners.append(scanner)
