@@ -62,3 +62,18 @@ def test_cfg_apply_clips_and_validates() -> None:
     assert CalibrationCfg.from_calibrator(cal).method == "platt"
     with pytest.raises(ConfigError, match="method"):
         CalibrationCfg("isotonic")
+
+
+def test_evenly_spaced_keeps_the_ends_and_at_most_the_limit() -> None:
+    from unmask.aggregate import evenly_spaced
+
+    np.testing.assert_array_equal(evenly_spaced(32, 4), [0, 10, 21, 31])
+    np.testing.assert_array_equal(evenly_spaced(3, 8), [0, 1, 2])  # fewer than the limit
+    np.testing.assert_array_equal(evenly_spaced(5, None), np.arange(5))
+    np.testing.assert_array_equal(evenly_spaced(1, 1), [0])
+    assert len(evenly_spaced(0, 4)) == 0
+    for count in range(1, 40):
+        for limit in range(1, 12):
+            idx = evenly_spaced(count, limit)
+            assert len(idx) == min(count, limit) and np.all(np.diff(idx) > 0)
+            assert idx[-1] == (count - 1 if limit > 1 else 0)

@@ -91,6 +91,15 @@ def aggregate_track(logits: np.ndarray, rule: str = "mean", **params: Any) -> fl
     return RULES[rule](logits, **params)
 
 
+def evenly_spaced(count: int, limit: int | None) -> np.ndarray:
+    """Indices of at most ``limit`` of ``count`` items in order, evenly spaced and keeping
+    the first and the last (all of them when ``limit`` is None or 0): the faces of a track
+    a slow detector scores (``max_faces_per_track``)."""
+    if not limit or count <= limit:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(np.int64))
+
+
 def video_logit(track_logits: np.ndarray) -> float:
     """The video's logit: the most suspicious track decides."""
     track_logits = np.asarray(track_logits, dtype=np.float64)

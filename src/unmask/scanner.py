@@ -31,7 +31,7 @@ import numpy as np
 
 from unmask import __version__
 from unmask._cpus import usable_cpus
-from unmask.aggregate import aggregate_track, logit, video_logit
+from unmask.aggregate import aggregate_track, evenly_spaced, logit, video_logit
 from unmask.detectors import Detector, create_detector
 from unmask.errors import UnmaskError
 from unmask.faces import (
@@ -434,10 +434,7 @@ def _thin_tracks(tracked: list[TrackedDetection], limit: int | None) -> list[Tra
     out = []
     for tid in sorted({t.track_id for t in tracked}):
         members = [t for t in tracked if t.track_id == tid]
-        keep = np.unique(
-            np.linspace(0, len(members) - 1, min(limit, len(members))).round().astype(int)
-        )
-        out += [members[i] for i in keep]
+        out += [members[i] for i in evenly_spaced(len(members), limit)]
     return sorted(out, key=lambda t: (t.frame, t.track_id))
 
 

@@ -154,6 +154,7 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
         },
         "augment": {"p_h264": 0.0},
         "clip_head": {"feature_sets": [["embeds", "mean12"], ["cls3"]], "strengths": [0.1]},
+        "max_faces_per_track": 2,
     }
     (tmp_path / "tinyclip.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train", str(tmp_path / "tinyclip.yaml")]) == 0
@@ -166,6 +167,7 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
     assert kept in (["embeds", "mean12"], ["cls3"])
     assert det["architecture"].endswith(", ".join(kept))
     assert "run at 160 pixels" in det["architecture"] and det["input_size"] == 160
+    assert det["max_faces_per_track"] == 2
     chunks = sorted((tmp_path / "runs" / "tinyclip" / "features" / "train").glob("*.npz"))
     with np.load(chunks[0]) as z:
         assert z["features"].shape[1] == WIDTH  # every feature, whatever the candidates

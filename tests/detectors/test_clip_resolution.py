@@ -137,6 +137,9 @@ def test_a_clip_config_with_an_odd_input_size_fails_when_loaded(tmp_path: Path) 
     assert load_config(path).input_size == 128
     path.write_text("name: c\ninput_size: 150\n")  # the EfficientNet takes any size
     assert load_config(path).input_size == 150
+    path.write_text("name: c\nmax_faces_per_track: 0\n")
+    with pytest.raises(ConfigError, match="max_faces_per_track is a number of faces; got 0"):
+        load_config(path)
 
 
 class _Photos:

@@ -94,6 +94,9 @@ class TrainConfig:
     optim: OptimCfg = field(default_factory=OptimCfg)
     clip_head: ClipHeadCfg = field(default_factory=ClipHeadCfg)
     calibration_clip: float = 0.01
+    # the exported detector scores at most this many faces of a track, evenly spaced in
+    # time (a slow detector's budget); validation pseudo-videos are thinned alike
+    max_faces_per_track: int | None = None
     aggregation_rules: list[str] = field(default_factory=lambda: ["mean", "topk_mean", "confident"])
     precision: str = "fp32"  # exported ONNX: fp32, or fp16 (half-size weights, fp32 compute)
 
@@ -176,6 +179,11 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
         _check_clip_size(cfg.input_size, str(path))
     _check_clip_head(cfg.clip_head, str(path))
     _check_probabilities(cfg, str(path))
+    if cfg.max_faces_per_track is not None and cfg.max_faces_per_track < 1:
+        raise ConfigError(
+            f"{path}: max_faces_per_track is a number of faces; got {cfg.max_faces_per_track}, "
+            "give 1 or more, or leave it out to score every face"
+        )
     weights_dir = rel(cfg.weights_dir) if cfg.weights_dir else None
     return dataclasses.replace(
         cfg, data=data_cfg, out_dir=rel(cfg.out_dir), weights_dir=weights_dir

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from unmask._io import atomic_write_json
-from unmask.aggregate import aggregate_track
+from unmask.aggregate import aggregate_track, evenly_spaced
 from unmask.calibration import CalibrationCfg, PlattCalibrator
 from unmask.detectors._base import AggregationCfg, DetectorCfg, sha256_file
 from unmask.errors import DatasetError, UnmaskError
@@ -193,8 +193,10 @@ def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, An
     train = _train_clip_head if cfg.backbone == "clip_vitb16" else _train_network
     trained = train(cfg, train_ds, val_ds, export_dir, export_only=export_only)
 
+    videos = validation_videos(val_ds, val_faces, trained.val_logits, trained.val_labels)
+    videos = [(lg[evenly_spaced(len(lg), cfg.max_faces_per_track)], y) for lg, y in videos]
     rule, calibration, rule_losses = choose_aggregation(
-        validation_videos(val_ds, val_faces, trained.val_logits, trained.val_labels),
+        videos,
         cfg.aggregation_rules,
         cfg.calibration_clip,
     )
@@ -208,6 +210,7 @@ def run_training(cfg: TrainConfig, *, export_only: bool = False) -> dict[str, An
         align=cfg.align,
         aggregation=AggregationCfg(rule=rule),
         calibration=calibration,
+        max_faces_per_track=cfg.max_faces_per_track,
         license="Apache-2.0 (weights); see the model card for the licences of the pretrained weights and data",
         trained_on=_describe_data(cfg),
         metrics={**trained.metrics, "val_video_log_loss_by_rule": rule_losses},
