@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from unmask.detectors._base import Detector, DetectorCfg
@@ -12,9 +13,23 @@ from unmask.errors import ConfigError
 from unmask.faces import Faces
 
 
+def downscaled(crops: np.ndarray, size: int) -> np.ndarray:
+    """(n, size, size, 3) crops: ``crops`` as they are when already that size, else each
+    resized with area interpolation."""
+    if crops.shape[1:3] == (size, size):
+        return crops
+    out = np.empty((len(crops), size, size, crops.shape[3]), crops.dtype)
+    for k, crop in enumerate(crops):
+        out[k] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
 class EnsembleDetector(Detector):
     """logit = bias + sum_i weight_i * logit_i over member detectors that share the
-    ensemble's crop settings (input size, margin, alignment)."""
+    ensemble's margin and alignment. The ensemble crops at the largest of its members'
+    input sizes; a member that takes smaller crops gets them downscaled (area
+    interpolation), which is how the scanner would have cut them at that size, up to
+    resampling."""
 
     def __init__(self, cfg: DetectorCfg, members: Sequence[Detector]) -> None:
         super().__init__(cfg)
@@ -29,11 +44,12 @@ class EnsembleDetector(Detector):
                 f"{cfg.name}: extra.members and extra.weights must list one weight per member"
             )
         for m in members:
-            crop = (m.cfg.input_size, m.cfg.margin, m.cfg.align)
-            if crop != (cfg.input_size, cfg.margin, cfg.align):
+            crop = (m.cfg.margin, m.cfg.align)
+            if crop != (cfg.margin, cfg.align) or m.cfg.input_size > cfg.input_size:
                 raise ConfigError(
-                    f"{cfg.name}: member {m.name} crops {crop}, the ensemble {(cfg.input_size, cfg.margin, cfg.align)}; "
-                    "members must share input size, margin and alignment"
+                    f"{cfg.name}: member {m.name} crops {m.cfg.input_size} px with margin and "
+                    f"alignment {crop}, the ensemble {cfg.input_size} px with {(cfg.margin, cfg.align)}; "
+                    "members must share margin and alignment and take crops no larger than the ensemble's"
                 )
         self.members = list(members)
         self.scores_each_crop = all(m.scores_each_crop for m in self.members)
@@ -41,7 +57,9 @@ class EnsembleDetector(Detector):
         self.bias = float(cfg.extra.get("bias", 0.0))
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
-        stacked = np.stack([m.logits(crops) for m in self.members], axis=1)
+        stacked = np.stack(
+            [m.logits(downscaled(crops, m.cfg.input_size)) for m in self.members], axis=1
+        )
         return stacked @ self.weights + self.bias
 
     def score(self, faces: Faces) -> np.ndarray:

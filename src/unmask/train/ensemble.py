@@ -21,6 +21,8 @@ import numpy as np
 
 from unmask._io import atomic_write_json
 from unmask.detectors._base import AggregationCfg, Detector, DetectorCfg, sha256_file
+from unmask.detectors._ensemble import downscaled
+from unmask.errors import ConfigError
 from unmask.train.config import TrainConfig, load_config
 from unmask.train.loop import val_metrics
 from unmask.train.run import choose_aggregation, prepare, validation_videos
@@ -53,10 +55,18 @@ def fit_ensemble(
 ) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
+    too_large = [m.name for m in members if m.cfg.input_size > cfg.input_size]
+    if too_large:
+        raise ConfigError(
+            f"{cfg.name}: its validation crops are {cfg.input_size} px, smaller than the crops of "
+            f"{too_large}; stack on the validation split of a config with the largest input size"
+        )
     _train_ds, val_ds, val_faces = prepare(cfg)
     crops = np.stack([val_ds.sample(k)[0] for k in range(len(val_ds))])
     labels = val_ds.labels().astype(np.float64)
-    member_logits = np.stack([m.logits(crops) for m in members], axis=1)
+    member_logits = np.stack(
+        [m.logits(downscaled(crops, m.cfg.input_size)) for m in members], axis=1
+    )
     stack = LogisticRegression(C=c, class_weight="balanced", max_iter=1000).fit(
         member_logits, labels
     )
@@ -86,7 +96,7 @@ def fit_ensemble(
         + " + ".join(m.name for m in members),
         weights=members_file.name,
         sha256=sha256_file(members_file),
-        input_size=first.input_size,
+        input_size=cfg.input_size,
         margin=first.margin,
         align=first.align,
         aggregation=AggregationCfg(rule=rule),
