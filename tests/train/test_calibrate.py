@@ -47,18 +47,25 @@ def test_uninformative_scores_lose_to_a_coin_flip() -> None:
     assert leave_one_out_log_loss(x, y, clip=0.02) > np.log(2)
 
 
-def test_recalibrate_reports_the_shipped_calibration_on_the_new_videos(tmp_path: Path) -> None:
-    """log_loss_before_refit is what a user of the shipped detector gets on these videos;
-    the refit is written to --out and leaves the shipped config alone."""
-    part = tmp_path / "set" / "dfdc_train_part_0"
+def _labelled_set(folder: Path, copies: tuple[str, ...] = ("a", "b")) -> dict[str, dict[str, str]]:
+    """A DFDC-style set of copies of the real and the face-swapped sample clip."""
+    part = folder / "dfdc_train_part_0"
     part.mkdir(parents=True)
     meta = {}
     for source, label in (("astronaut_pan.mp4", "REAL"), ("astronaut_swapped.mp4", "FAKE")):
-        for copy in ("a", "b"):  # leave-one-out needs two videos of each class
+        for copy in copies:
             name = f"{copy}_{source}"
             shutil.copy(SAMPLES / source, part / name)
             meta[name] = {"label": label, "split": "train"}
     (part / "metadata.json").write_text(json.dumps(meta))
+    return meta
+
+
+def test_recalibrate_reports_the_shipped_calibration_on_the_new_videos(tmp_path: Path) -> None:
+    """log_loss_before_refit is what a user of the shipped detector gets on these videos;
+    the refit is written to --out and leaves the shipped config alone."""
+    meta = _labelled_set(tmp_path / "set")  # leave-one-out needs two videos of each class
+    part = tmp_path / "set" / "dfdc_train_part_0"
     out = tmp_path / "out"
     out.mkdir()
     result = recalibrate("spectrum", [tmp_path / "set"], out=out, rules=["mean"], clip=0.02)
@@ -75,3 +82,63 @@ def test_recalibrate_reports_the_shipped_calibration_on_the_new_videos(tmp_path:
 def test_video_logits_take_the_most_suspicious_track() -> None:
     tracks = [[np.array([-2.0, -1.0]), np.array([1.0, 3.0])], [np.array([-4.0])]]
     assert video_logits(tracks, AggregationCfg("mean")).tolist() == [2.0, -4.0]
+
+
+def test_a_check_set_scores_the_refit_and_the_cache_spares_rescans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import unmask.train.calibrate as calibrate
+    from unmask.eval.metrics import expected_calibration_error, roc_auc
+
+    _labelled_set(tmp_path / "fit")
+    _labelled_set(tmp_path / "check", copies=("c",))
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    out.mkdir()
+    result = recalibrate(
+        "spectrum", [tmp_path / "fit"], out=out, rules=["mean"], clip=0.02,
+        check=[tmp_path / "check"], cache=cache,
+    )  # fmt: skip
+    (stored,) = cache.glob("spectrum-*-32f.json")
+    assert len(json.loads(stored.read_text())) == 6  # 4 fitted on, 2 checked
+    # the check set's numbers are the refit's, on videos it was not fitted on
+    refit = load_cfg("spectrum")
+    refit = type(refit).from_dict(json.loads((out / "spectrum.json").read_text()))
+    scanner = Scanner(refit.name, frames=32)
+    scanner.detector.cfg = refit
+    check = tmp_path / "check" / "dfdc_train_part_0"
+    p = np.array(
+        [
+            scanner.scan(check / f"c_{n}").p_fake
+            for n in ("astronaut_pan.mp4", "astronaut_swapped.mp4")
+        ]
+    )
+    y = np.array([0, 1])
+    assert result["check"] == {
+        "videos": 2,
+        "auc": pytest.approx(roc_auc(y, p), abs=1e-5),
+        "log_loss": pytest.approx(log_loss(y, p), abs=1e-4),
+        "ece": pytest.approx(expected_calibration_error(y, p), abs=1e-4),
+        "log_loss_before_refit": pytest.approx(result["check"]["log_loss_before_refit"]),
+    }
+
+    # a second fit on the same videos scans nothing: every video comes from the cache
+    def no_scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scanned a cached video")
+
+    monkeypatch.setattr(calibrate.Scanner, "scan", no_scan)
+    again = recalibrate(
+        "spectrum", [tmp_path / "check", tmp_path / "fit"], out=out, rules=["mean"],
+        clip=0.02, cache=cache,
+    )  # fmt: skip
+    assert again["calibration"]["fitted_on"].startswith("6 held-out videos")
+
+
+def test_a_set_of_one_class_names_itself(tmp_path: Path) -> None:
+    from unmask.errors import DatasetError
+
+    part = tmp_path / "reals" / "dfdc_train_part_0"
+    part.mkdir(parents=True)
+    shutil.copy(SAMPLES / "astronaut_pan.mp4", part / "a.mp4")
+    (part / "metadata.json").write_text(json.dumps({"a.mp4": {"label": "REAL", "split": "train"}}))
+    with pytest.raises(DatasetError, match=r"reals: calibration needs both real and fake videos"):
+        recalibrate("spectrum", [tmp_path / "reals"], out=tmp_path, rules=["mean"], clip=0.02)

@@ -13,6 +13,11 @@ loss (every video scored by a fit on the others) is reported beside the in-sampl
 and so is the log loss of the calibration the detector had before (``log_loss_before_refit``:
 on a set it was not fitted on, the honest test of that calibration). The weights are not
 touched.
+
+``--check`` names labelled sets the refit is scored on but not fitted on (AUC, log loss,
+ECE: the out-of-sample numbers). ``--cache DIR`` keeps each video's face logits (per
+detector weights and frame count), so fitting on other combinations of the same videos
+rescans nothing, and an interrupted scan resumes.
 """
 
 from __future__ import annotations
@@ -33,26 +38,61 @@ from unmask.detectors import create_detector
 from unmask.detectors._base import AggregationCfg, Detector, weights_dir
 from unmask.errors import DatasetError
 from unmask.eval.datasets import read_dataset
-from unmask.eval.metrics import log_loss
+from unmask.eval.metrics import expected_calibration_error, log_loss, roc_auc
 from unmask.scanner import Scanner
 
 
 def face_logits_by_video(
-    detector: Detector, paths: list[str], *, frames: int = 32
+    detector: Detector, paths: list[str], *, frames: int = 32, cache: Path | None = None
 ) -> list[list[np.ndarray] | None]:
-    """Per video, the face logits of each track (None when no face was found)."""
+    """Per video, the face logits of each track (None when no face was found). With
+    ``cache``, videos scanned before by the same weights at the same frame count are read
+    back, and each new one is saved as soon as it is scanned."""
     raw = dataclasses.replace(detector.cfg, calibration=CalibrationCfg("none", 1.0, 0.0, 0.0))
     detector.cfg = raw
-    scanner = Scanner(detector, frames=frames)
+    store = _ScanCache(cache, detector, frames) if cache else None
+    scanner: Scanner | None = None
     out: list[list[np.ndarray] | None] = []
     for path in progress(paths, total=len(paths), desc="calibration scan", unit="video"):
+        if store is not None and path in store:
+            out.append(store[path])
+            continue
+        scanner = scanner or Scanner(detector, frames=frames)
         r = scanner.scan(path)
-        out.append(
+        tracks = (
             [logit(np.array([f.p_fake for f in t.faces])) for t in r.tracks]
             if r.status == "ok"
             else None
         )
+        if store is not None:
+            store[path] = tracks
+        out.append(tracks)
     return out
+
+
+class _ScanCache:
+    """Face logits by video path in one JSON file per detector weights and frame count,
+    rewritten atomically after each video."""
+
+    def __init__(self, folder: Path, detector: Detector, frames: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{detector.name}-{detector.cfg.sha256[:12]}-{frames}f.json"
+        self.videos: dict[str, list[list[float]] | None] = (
+            json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+        )
+
+    def __contains__(self, path: str) -> bool:
+        return str(Path(path).resolve()) in self.videos
+
+    def __getitem__(self, path: str) -> list[np.ndarray] | None:
+        tracks = self.videos[str(Path(path).resolve())]
+        return None if tracks is None else [np.array(t, np.float64) for t in tracks]
+
+    def __setitem__(self, path: str, tracks: list[np.ndarray] | None) -> None:
+        self.videos[str(Path(path).resolve())] = (
+            None if tracks is None else [t.tolist() for t in tracks]
+        )
+        atomic_write_json(self.path, self.videos)
 
 
 def video_logits(tracks: list[list[np.ndarray]], aggregation: AggregationCfg) -> np.ndarray:
@@ -88,14 +128,12 @@ def recalibrate(
     clip: float,
     frames: int = 32,
     note: str = "",
+    check: list[Path] | None = None,
+    cache: Path | None = None,
 ) -> dict[str, object]:
     detector = create_detector(name)
     original = detector.cfg
-    files = [f for path in labels for f in read_dataset(path) if f.path]
-    if len({f.label for f in files}) < 2:
-        raise DatasetError("calibration needs both real and fake videos")
-    tracks = face_logits_by_video(detector, [str(f.path) for f in files], frames=frames)
-    kept = [(t, f.label) for t, f in zip(tracks, files, strict=True) if t]
+    kept = _labelled_tracks(detector, labels, frames=frames, cache=cache)
     y = np.array([label for _, label in kept], float)
     # the detector as it stands, on videos its calibration may never have seen
     x_now = video_logits([ts for ts, _ in kept], original.aggregation)
@@ -125,13 +163,44 @@ def recalibrate(
         },
     )
     atomic_write_json(out / f"{name}.json", cfg.to_dict())
-    return {
+    result: dict[str, object] = {
         "rule": best_rule,
         "calibration": dataclasses.asdict(cfg.calibration),
         "log_loss_by_rule": losses,
         "log_loss_leave_one_out": held_out,
         "log_loss_before_refit": before,
     }
+    if check:
+        checked = _labelled_tracks(detector, check, frames=frames, cache=cache)
+        yc = np.array([label for _, label in checked], float)
+        xc = video_logits([ts for ts, _ in checked], cfg.aggregation)
+        p_before = original.calibration.apply(
+            video_logits([ts for ts, _ in checked], original.aggregation)
+        )
+        p = cfg.calibration.apply(xc)
+        result["check"] = {
+            "videos": len(checked),
+            "auc": round(roc_auc(yc, p), 5),
+            "log_loss": round(log_loss(yc, p), 5),
+            "ece": round(expected_calibration_error(yc, p), 5),
+            "log_loss_before_refit": round(log_loss(yc, p_before), 5),
+        }
+    return result
+
+
+def _labelled_tracks(
+    detector: Detector, labels: list[Path], *, frames: int, cache: Path | None
+) -> list[tuple[list[np.ndarray], int]]:
+    """(face logits of each track, label) of every video of ``labels`` with a face."""
+    files = [f for path in labels for f in read_dataset(path) if f.path]
+    if len({f.label for f in files}) < 2:
+        raise DatasetError(
+            f"{', '.join(map(str, labels))}: calibration needs both real and fake videos"
+        )
+    tracks = face_logits_by_video(
+        detector, [str(f.path) for f in files], frames=frames, cache=cache
+    )
+    return [(t, f.label) for t, f in zip(tracks, files, strict=True) if t]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--note", default="", help="what the videos are, for the config's calibration.fitted_on"
     )
+    parser.add_argument(
+        "--check",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="labelled sets to score the refit on, not fit it on (out-of-sample numbers)",
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="keep the scans' face logits here, to reuse"
+    )
     args = parser.parse_args(argv)
     result = recalibrate(
         args.detector,
@@ -158,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         clip=args.clip,
         frames=args.frames,
         note=args.note,
+        check=args.check,
+        cache=args.cache,
     )
     print(json.dumps(result, indent=2))
     return 0
