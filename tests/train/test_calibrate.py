@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from unmask.calibration import CalibrationCfg, PlattCalibrator
-from unmask.detectors import AggregationCfg, load_cfg
+from unmask.detectors import AggregationCfg, DetectorCfg, load_cfg
 from unmask.eval.metrics import log_loss
 from unmask.scanner import Scanner
 from unmask.train.calibrate import leave_one_out_log_loss, recalibrate, video_logits
@@ -101,8 +101,7 @@ def test_a_check_set_scores_the_refit_and_the_cache_spares_rescans(
     (stored,) = cache.glob("spectrum-*-32f.json")
     assert len(json.loads(stored.read_text())) == 6  # 4 fitted on, 2 checked
     # the check set's numbers are the refit's, on videos it was not fitted on
-    refit = load_cfg("spectrum")
-    refit = type(refit).from_dict(json.loads((out / "spectrum.json").read_text()))
+    refit = DetectorCfg.from_dict(json.loads((out / "spectrum.json").read_text()))
     scanner = Scanner(refit.name, frames=32)
     scanner.detector.cfg = refit
     check = tmp_path / "check" / "dfdc_train_part_0"
