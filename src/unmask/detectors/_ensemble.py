@@ -26,8 +26,8 @@ def downscaled(crops: np.ndarray, size: int) -> np.ndarray:
 
 class EnsembleDetector(Detector):
     """logit = bias + sum_i weight_i * logit_i over member detectors that share the
-    ensemble's margin and alignment. The ensemble crops at the largest of its members'
-    input sizes; a member that takes smaller crops gets them downscaled (area
+    ensemble's margin and alignment. The ensemble crops at its own input size, which no
+    member's may exceed; a member that takes smaller crops gets them downscaled (area
     interpolation), which is how the scanner would have cut them at that size, up to
     resampling."""
 
