@@ -1,0 +1,119 @@
+"""Detectors on labelled forge builds of methods they were not trained on: the table of the
+model cards.
+
+    python bench/forge_compare.py --fit runs/forge_c/dataset --check runs/forge_b/dataset \\
+        [--detectors clip_fast,clip_sbi,ensemble,effnet_sbi] [--cache runs/cal/cache] [--json F]
+
+For each detector, with the aggregation rule of its shipped config:
+  - on each set: video AUC, overall and per method (each method's fakes against all reals);
+  - out of sample: Platt scaling fitted on the --fit set's video logits, scored on the
+    --check set (log loss, ECE): what a calibration from one build gives on another;
+  - both sets together: the leave-one-out log loss of Platt scaling (each video scored by a
+    fit on all the others), the number to expect from a calibration fitted on all of them.
+Scans go through ``unmask.train.calibrate``'s face-logit cache (``--cache``), so the
+videos a calibration run scanned are not scanned again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unmask.calibration import CalibrationCfg, PlattCalibrator
+from unmask.detectors import create_detector
+from unmask.eval.datasets import read_dataset
+from unmask.eval.metrics import expected_calibration_error, log_loss, roc_auc
+from unmask.train.calibrate import face_logits_by_video, leave_one_out_log_loss, video_logits
+
+CLIP = 0.02  # the shipped calibrations' clipping
+
+
+def video_scores(
+    name: str, folder: Path, *, frames: int, cache: Path | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Video logits (the shipped aggregation rule, no calibration), labels and methods of
+    the videos of ``folder`` in which a face was found."""
+    detector = create_detector(name)
+    aggregation = detector.cfg.aggregation
+    files = [f for f in read_dataset(folder) if f.path]
+    tracks = face_logits_by_video(
+        detector, [str(f.path) for f in files], frames=frames, cache=cache
+    )
+    kept = [(t, f) for t, f in zip(tracks, files, strict=True) if t]
+    x = video_logits([t for t, _ in kept], aggregation)
+    return x, np.array([f.label for _, f in kept], float), [f.method for _, f in kept]
+
+
+def per_method_auc(x: np.ndarray, y: np.ndarray, methods: list[str]) -> dict[str, float]:
+    real = np.array([m == "real" for m in methods])
+    return {
+        m: roc_auc(
+            y[real | np.array([k == m for k in methods])],
+            x[real | np.array([k == m for k in methods])],
+        )
+        for m in sorted(set(methods) - {"real"})
+    }
+
+
+def compare(
+    name: str, fit: Path, check: Path, *, frames: int, cache: Path | None
+) -> dict[str, Any]:
+    xf, yf, mf = video_scores(name, fit, frames=frames, cache=cache)
+    xc, yc, mc = video_scores(name, check, frames=frames, cache=cache)
+    cal = CalibrationCfg.from_calibrator(PlattCalibrator().fit(xf, yf), clip=CLIP)
+    p = cal.apply(xc)
+    return {
+        "fit": {"videos": len(yf), "auc": roc_auc(yf, xf), "by_method": per_method_auc(xf, yf, mf)},
+        "check": {
+            "videos": len(yc),
+            "auc": roc_auc(yc, xc),
+            "by_method": per_method_auc(xc, yc, mc),
+            "log_loss_calibrated_on_fit": log_loss(yc, p),
+            "ece_calibrated_on_fit": expected_calibration_error(yc, p),
+        },
+        "both_log_loss_leave_one_out": leave_one_out_log_loss(
+            np.r_[xf, xc], np.r_[yf, yc], clip=CLIP
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--fit", type=Path, required=True, help="labelled set to calibrate on")
+    parser.add_argument("--check", type=Path, required=True, help="labelled set to score on")
+    parser.add_argument("--detectors", default="clip_fast,clip_sbi,ensemble,effnet_sbi")
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--cache", type=Path, default=None, help="face-logit cache folder")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
+    args = parser.parse_args()
+    table = {}
+    print(
+        f"fit: {args.fit}; check: {args.check}; video AUC (per method), log loss of Platt "
+        "fitted on fit and scored on check, leave-one-out log loss on both"
+    )
+    for name in args.detectors.split(","):
+        row = compare(name, args.fit, args.check, frames=args.frames, cache=args.cache)
+        table[name] = row
+        f, c = row["fit"], row["check"]
+
+        def methods(d: dict[str, float]) -> str:
+            return " / ".join(f"{m} {v:.3f}" for m, v in d.items())
+
+        print(
+            f"{name:<11} fit AUC {f['auc']:.3f} ({methods(f['by_method'])}) | "
+            f"check AUC {c['auc']:.3f} ({methods(c['by_method'])}) "
+            f"LL {c['log_loss_calibrated_on_fit']:.3f} ECE {c['ece_calibrated_on_fit']:.3f} | "
+            f"both LOO LL {row['both_log_loss_leave_one_out']:.3f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=2))
+
+
+if __name__ == "__main__":
+    main()
