@@ -113,8 +113,19 @@ def test_a_config_naming_an_unknown_feature_fails_when_loaded(tmp_path: Path) ->
     path.write_text("name: c\nclip_head:\n  strengths: []\n")
     with pytest.raises(ConfigError, match="at least one feature set and one strength"):
         load_config(path)
+    path.write_text("name: c\nclip_head:\n  views: 0\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: clip_head.views: expected .*>= 1.*; got 0"):
+        load_config(path)
     path.write_text("name: c\nclip_head:\n  feature_sets: [[cls3, mean7]]\n")
     assert load_config(path).clip_head.feature_sets == [["cls3", "mean7"]]
+
+
+def _cached(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The features and labels of every cached chunk in a features folder, in order."""
+    chunks = [np.load(p) for p in sorted(folder.glob("*.npz"))]
+    return np.concatenate([z["features"] for z in chunks]), np.concatenate(
+        [z["labels"] for z in chunks]
+    )
 
 
 def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> None:
@@ -140,7 +151,11 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
             "val_fraction": 0.34,
         },
         "augment": {"p_h264": 0.0},
-        "clip_head": {"feature_sets": [["embeds", "mean12"], ["cls3"]], "strengths": [0.1]},
+        "clip_head": {
+            "feature_sets": [["embeds", "mean12"], ["cls3"]],
+            "strengths": [0.1],
+            "views": 2,
+        },
         "max_faces_per_track": 2,
     }
     (tmp_path / "tinyclip.yaml").write_text(yaml.safe_dump(cfg))
@@ -159,6 +174,14 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
     with np.load(chunks[0]) as z:
         assert z["features"].shape[1] == WIDTH  # every feature, whatever the candidates
         assert int(z["size"]) == 160
+    # two draws of every training sample, each its own augmentation and pseudo-fake
+    run = tmp_path / "runs" / "tinyclip"
+    fit = json.loads((run / "summary.json").read_text())["fit"]
+    views = [_cached(run / "features" / name) for name in ("train", "train_view1")]
+    assert fit["views"] == 2 and fit["n_train"] == 2 * len(views[0][1])
+    assert np.array_equal(views[0][1], views[1][1])  # the same samples, labels in order
+    assert not np.allclose(views[0][0], views[1][0])  # drawn afresh
+    assert det["extra"]["train_config"]["clip_head"]["views"] == 2
     detector = ClipHeadDetector.from_export(export / "tinyclip.json")
     assert detector.features == tuple(kept) and detector.size == 160
     crops = np.random.default_rng(3).integers(0, 256, (2, 160, 160, 3), dtype=np.uint8)

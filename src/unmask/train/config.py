@@ -72,10 +72,13 @@ class OptimCfg:
 class ClipHeadCfg:
     """``backbone: clip_vitb16``: the candidate feature sets (names as in
     unmask.detectors._clip.FEATURES) and L2 strengths; the pair with the best validation
-    AUC is kept."""
+    AUC is kept. ``views``: each training sample is drawn this many times, every draw a
+    fresh augmentation and pseudo-fake (the dataset's epochs 0..views-1); validation is
+    drawn once."""
 
     feature_sets: list[list[str]] = field(default_factory=lambda: [["embeds", "mean12"]])
     strengths: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1])
+    views: int = 1
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,11 @@ def _check_clip_head(head: ClipHeadCfg, where: str) -> None:
 
     if not head.feature_sets or not head.strengths:
         raise ConfigError(f"{where}: clip_head needs at least one feature set and one strength")
+    if head.views < 1:
+        raise ConfigError(
+            f"{where}: clip_head.views: expected a whole number >= 1 (draws of each training"
+            f" sample); got {head.views}"
+        )
     for names in head.feature_sets:
         try:
             check_features(names)

@@ -340,9 +340,14 @@ def _train_clip_head(
     from unmask.train.clip_head import extract_features, fit_head, head_logits, save_head
 
     threads, size = cfg.optim.threads, cfg.input_size
-    x_train, y_train = extract_features(
-        train_ds, cfg.run_dir / "features" / "train", threads=threads, size=size
-    )
+    draws = []
+    for view in range(cfg.clip_head.views):
+        # view 0 keeps the cache folder of runs from before views were offered
+        train_ds.set_epoch(view)
+        where = cfg.run_dir / "features" / ("train" if view == 0 else f"train_view{view}")
+        draws.append(extract_features(train_ds, where, threads=threads, size=size))
+    x_train = np.concatenate([x for x, _ in draws])
+    y_train = np.concatenate([y for _, y in draws])
     x_val, y_val = extract_features(
         val_ds, cfg.run_dir / "features" / "val", threads=threads, size=size
     )
@@ -371,7 +376,7 @@ def _train_clip_head(
         val_logits=val_logits,
         val_labels=y_val.astype(np.float64),
         metrics={"val_frame_auc": round(m["val_auc"], 4), "val_auc_by_features_and_C": scores},
-        fit={"n_train": len(y_train), "n_val": len(y_val)},
+        fit={"n_train": len(y_train), "n_val": len(y_val), "views": cfg.clip_head.views},
     )
 
 
