@@ -4,6 +4,9 @@ model cards.
     python bench/forge_compare.py --fit runs/forge_c/dataset --check runs/forge_b/dataset \\
         [--detectors clip_fast,clip_sbi,ensemble,effnet_sbi] [--cache runs/cal/cache] [--json F]
 
+``--detectors`` takes registered names and exported ``<name>.json`` files (from ``unmask
+train``, not shipped yet).
+
 For each detector, with the aggregation rule of its shipped config:
   - on each set: video AUC, overall and per method (each method's fakes against all reals);
   - out of sample: Platt scaling fitted on the --fit set's video logits, scored on the
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from accuracy import from_export  # bench/ is the script's folder, so on sys.path
 from unmask.calibration import CalibrationCfg, PlattCalibrator
 from unmask.detectors import create_detector
 from unmask.eval.datasets import read_dataset
@@ -37,7 +41,7 @@ def video_scores(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Video logits (the shipped aggregation rule, no calibration), labels and methods of
     the videos of ``folder`` in which a face was found."""
-    detector = create_detector(name)
+    detector = from_export(Path(name)) if name.endswith(".json") else create_detector(name)
     aggregation = detector.cfg.aggregation
     files = [f for f in read_dataset(folder) if f.path]
     tracks = face_logits_by_video(
@@ -86,7 +90,11 @@ def main() -> None:
     )
     parser.add_argument("--fit", type=Path, required=True, help="labelled set to calibrate on")
     parser.add_argument("--check", type=Path, required=True, help="labelled set to score on")
-    parser.add_argument("--detectors", default="clip_fast,clip_sbi,ensemble,effnet_sbi")
+    parser.add_argument(
+        "--detectors",
+        default="clip_fast,clip_sbi,ensemble,effnet_sbi",
+        help="comma-separated registered names or exported .json files",
+    )
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--cache", type=Path, default=None, help="face-logit cache folder")
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
@@ -105,7 +113,7 @@ def main() -> None:
             return " / ".join(f"{m} {v:.3f}" for m, v in d.items())
 
         print(
-            f"{name:<11} fit AUC {f['auc']:.3f} ({methods(f['by_method'])}) | "
+            f"{Path(name).stem:<11} fit AUC {f['auc']:.3f} ({methods(f['by_method'])}) | "
             f"check AUC {c['auc']:.3f} ({methods(c['by_method'])}) "
             f"LL {c['log_loss_calibrated_on_fit']:.3f} ECE {c['ece_calibrated_on_fit']:.3f} | "
             f"both LOO LL {row['both_log_loss_leave_one_out']:.3f}"
