@@ -122,10 +122,12 @@ def test_a_config_naming_an_unknown_feature_fails_when_loaded(tmp_path: Path) ->
 
 def _cached(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """The features and labels of every cached chunk in a features folder, in order."""
-    chunks = [np.load(p) for p in sorted(folder.glob("*.npz"))]
-    return np.concatenate([z["features"] for z in chunks]), np.concatenate(
-        [z["labels"] for z in chunks]
-    )
+    feats, labels = [], []
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path) as z:
+            feats.append(z["features"])
+            labels.append(z["labels"])
+    return np.concatenate(feats), np.concatenate(labels)
 
 
 def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> None:

@@ -346,6 +346,7 @@ def _train_clip_head(
         train_ds.set_epoch(view)
         where = cfg.run_dir / "features" / ("train" if view == 0 else f"train_view{view}")
         draws.append(extract_features(train_ds, where, threads=threads, size=size))
+    train_ds.set_epoch(0)
     x_train = np.concatenate([x for x, _ in draws])
     y_train = np.concatenate([y for _, y in draws])
     x_val, y_val = extract_features(
