@@ -173,11 +173,9 @@ def recalibrate(
     if check:
         checked = _labelled_tracks(detector, check, frames=frames, cache=cache)
         yc = np.array([label for _, label in checked], float)
-        xc = video_logits([ts for ts, _ in checked], cfg.aggregation)
-        p_before = original.calibration.apply(
-            video_logits([ts for ts, _ in checked], original.aggregation)
-        )
-        p = cfg.calibration.apply(xc)
+        tracks_c = [ts for ts, _ in checked]
+        p = cfg.calibration.apply(video_logits(tracks_c, cfg.aggregation))
+        p_before = original.calibration.apply(video_logits(tracks_c, original.aggregation))
         result["check"] = {
             "videos": len(checked),
             "auc": round(roc_auc(yc, p), 5),
