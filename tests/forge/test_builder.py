@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -101,13 +102,35 @@ def test_same_spec_same_bytes_and_a_rerun_makes_nothing(
     a = build_dataset(spec(), tmp_path / "a", workspace=workspace)
     build_dataset(spec(), tmp_path / "b", workspace=workspace)
     assert manifest(tmp_path / "a") == manifest(tmp_path / "b")
+    summary = json.loads((tmp_path / "a" / "build.json").read_text())
+    (env,) = summary["environments"]  # what the pixels depend on besides the seed
+    assert env["cpu"] and env["python"] and env["libraries"]["numpy"] == np.__version__
     again = build_dataset(spec(), tmp_path / "a", workspace=workspace)
     assert again.made == 0 and again.skipped == a.planned
+    assert json.loads((tmp_path / "a" / "build.json").read_text()) == summary
     other = build_dataset(spec(seed=6), tmp_path / "c", workspace=workspace)
     assert {r["file"] for r in manifest(tmp_path / "c")} != {
         r["file"] for r in manifest(tmp_path / "a")
     }
     assert other.planned == a.planned
+
+
+def test_a_build_resumed_elsewhere_lists_both_environments(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import unmask.forge.builder as builder
+
+    out = tmp_path / "a"
+    first = build_dataset(spec(), out, workspace=workspace)
+    here = json.loads((out / "build.json").read_text())["environments"]
+    # the journal forgets the last file finished, as if killed before it; another CPU remakes it
+    rows = (out / ".forge" / "journal.jsonl").read_text().splitlines()
+    (out / ".forge" / "journal.jsonl").write_text("\n".join(rows[:-1]) + "\n")
+    elsewhere = {**here[0], "cpu": "another CPU"}
+    monkeypatch.setattr(builder, "build_environment", lambda: elsewhere)
+    assert build_dataset(spec(), out, workspace=workspace).made >= 1
+    assert json.loads((out / "build.json").read_text())["environments"] == [*here, elsewhere]
+    assert first.made > 1
 
 
 def test_a_killed_build_resumes_to_the_same_dataset(workspace: Workspace, tmp_path: Path) -> None:

@@ -84,6 +84,7 @@ def test_purge_leaves_nothing_derived_from_the_actor(
     for out in outs:  # the summary counts what is left
         summary = json.loads((out / "build.json").read_text())
         assert sum(sum(c.values()) for c in summary["counts"].values()) == len(manifest(out))
+        assert summary["environments"], "a purge keeps the environments that made the build"
     with Ledger.open(workspace) as ledger:
         assert ledger.derived_using(victim) == []
         assert {f.status for f in ledger.footage(victim)} == {"purged"}

@@ -14,8 +14,10 @@ import fcntl
 import io
 import json
 import os
+import platform
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,37 @@ def count_videos(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]
     return {s: dict(sorted(c.items())) for s, c in sorted(counts.items())}
 
 
+# The libraries whose floating-point kernels shape a build's pixels.
+_PIXEL_LIBRARIES = ("numpy", "opencv-python-headless", "av", "mediapipe", "torch", "onnxruntime")
+
+
+def build_environment() -> dict[str, Any]:
+    """What a build's pixels depend on besides the seed: library versions, the Python and
+    the CPU. The same environment and seed give byte-identical files; on another CPU, SIMD
+    kernels (MediaPipe's, OpenCV's, torch's) may round differently and move the fakes'
+    pixels."""
+    versions: dict[str, str | None] = {}
+    for name in _PIXEL_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "libraries": versions,
+    }
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or "unknown"
+
+
 def write_summary(
     root: Path,
     *,
@@ -187,15 +220,25 @@ def write_summary(
     planned: int,
     rows: Iterable[Mapping[str, Any]],
     sheets: Mapping[str, str],
+    environment: Mapping[str, Any] | None = None,
 ) -> None:
-    """``build.json``: counts per split and method and the contact sheets (no actor ids)."""
+    """``build.json``: counts per split and method, the contact sheets (no actor ids) and
+    the environments that made the files (a build resumed elsewhere lists each one; a
+    summary rewritten without ``environment``, by a purge, keeps the ones it had)."""
+    path = root / SUMMARY_FILE
+    environments: list[Any] = []
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        environments = list(json.loads(path.read_text(encoding="utf-8")).get("environments", []))
+    if environment is not None and dict(environment) not in environments:
+        environments.append(dict(environment))
     atomic_write_json(
-        root / SUMMARY_FILE,
+        path,
         {
             "name": name,
             "seed": seed,
             "planned": planned,
             "counts": count_videos(rows),
             "contact_sheets": dict(sorted(sheets.items())),
+            "environments": environments,
         },
     )

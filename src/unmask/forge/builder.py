@@ -30,6 +30,7 @@ from unmask.errors import ConfigError, DatasetError, TasksFailedError
 from unmask.forge._index import (
     DatasetPaths,
     append_journal,
+    build_environment,
     complete,
     count_videos,
     dataset_lock,
@@ -357,6 +358,7 @@ def build_dataset(
         planned=report.planned,
         rows=rows.values(),
         sheets=report.contact_sheets,
+        environment=build_environment() if report.made else None,
     )
     if report.failures:
         raise TasksFailedError("videos", report.failures, total=len(todo), result=report)
