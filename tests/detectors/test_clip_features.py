@@ -1,4 +1,4 @@
-"""Multi-layer CLIP features: each layer's class and mean patch tokens, a tower cut after
+"""Multi-layer CLIP features: each layer's class token and pooled patch tokens, a tower cut after
 the deepest layer a head needs, and heads that record the features they read."""
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from unmask.detectors._clip import (
     CLIP_WIDTH,
     FEATURES,
     LEGACY_FEATURES,
+    POOLS,
+    _pooled,
     check_features,
     feature_size,
 )
@@ -24,17 +26,27 @@ from unmask.train.clip_head import WIDTH, columns, fit_head, head_logits
 
 
 def test_feature_names_and_columns() -> None:
-    assert len(FEATURES) == 1 + 2 * CLIP_LAYERS
-    assert WIDTH == feature_size(list(FEATURES)) == CLIP_EMBED + 2 * CLIP_LAYERS * CLIP_WIDTH
+    assert len(FEATURES) == 1 + len(POOLS) * CLIP_LAYERS
+    assert WIDTH == feature_size(list(FEATURES)) == CLIP_EMBED + 4 * CLIP_LAYERS * CLIP_WIDTH
     assert feature_size(LEGACY_FEATURES) == 512 + 768
     np.testing.assert_array_equal(columns(["embeds"]), np.arange(512))
     cls3 = 512 + 2 * 768
     np.testing.assert_array_equal(columns(["cls3", "embeds"])[:768], np.arange(cls3, cls3 + 768))
-    assert columns(["mean12"])[-1] == WIDTH - 1
+    mean1 = 512 + 12 * 768
+    np.testing.assert_array_equal(columns(["mean1"]), np.arange(mean1, mean1 + 768))
+    assert columns(["max12"])[-1] == WIDTH - 1
     with pytest.raises(WeightsError, match=r"unknown: \['cls13', 'pooled'\]"):
         check_features(["embeds", "cls13", "pooled"])
     with pytest.raises(WeightsError, match="non-empty"):
         check_features([])
+
+
+def test_patch_tokens_are_pooled_channel_by_channel() -> None:
+    tokens = np.array([[9.0, 9.0], [1.0, 4.0], [3.0, 0.0]], np.float32)  # class token first
+    assert _pooled(tokens, "cls").tolist() == [9.0, 9.0]
+    assert _pooled(tokens, "mean").tolist() == [2.0, 2.0]
+    assert _pooled(tokens, "std").tolist() == [1.0, 2.0]
+    assert _pooled(tokens, "max").tolist() == [3.0, 4.0]
 
 
 def test_fit_head_keeps_the_feature_set_that_separates() -> None:
@@ -72,6 +84,12 @@ def test_clip_layers_match_the_full_tower_and_heads_read_their_features(tmp_path
     assert len(cut.get_outputs()) == 4 and len(whole.get_outputs()) == CLIP_LAYERS + 1
     # the class token differs from layer to layer
     assert not np.allclose(every[:, columns(["cls2"])], every[:, columns(["cls4"])])
+    # the pools of one layer's patch tokens: spread >= 0, maximum >= mean
+    spread, top, mean = (every[:, columns([f"{p}12"])] for p in ("std", "max", "mean"))
+    assert (spread > 0).all() and (top >= mean).all() and (top > mean).any()
+    np.testing.assert_array_equal(
+        clip_features(crops, features=["max3", "std3"]), every[:, columns(["max3", "std3"])]
+    )
 
     rng = np.random.default_rng(2)
     head = {

@@ -65,12 +65,15 @@ CLIP_EMBED = 512
 _HIDDEN = {k: f"/vision_model/encoder/layers.{k - 1}/Add_1_output_0" for k in range(1, CLIP_LAYERS)}
 _HIDDEN[CLIP_LAYERS] = "onnx::Gather_1524"
 
-# Features a head can read: the projected image embedding, and for each layer k its class
-# token (``cls<k>``) and its mean patch token (``mean<k>``).
+# How a layer's tokens become one vector: its class token, or the mean, standard deviation
+# or maximum of its patch tokens, channel by channel (a blend boundary or a warped mouth
+# changes a few patches, which the spread and the maximum keep and the mean dilutes).
+POOLS = ("cls", "mean", "std", "max")
+# Features a head can read: the projected image embedding, and for each layer k and pool p
+# ``<p><k>`` (``cls12``, ``mean12``, ``std12``, ...).
 FEATURES = (
     "embeds",
-    *(f"cls{k}" for k in range(1, CLIP_LAYERS + 1)),
-    *(f"mean{k}" for k in range(1, CLIP_LAYERS + 1)),
+    *(f"{pool}{k}" for pool in POOLS for k in range(1, CLIP_LAYERS + 1)),
 )
 # What the first clip_sbi head was trained on (a head file that names no features).
 LEGACY_FEATURES = ("embeds", f"mean{CLIP_LAYERS}")
@@ -86,7 +89,8 @@ def check_features(names: Sequence[str]) -> None:
     if unknown or not names:
         raise WeightsError(
             f"CLIP features {list(names)}: expected a non-empty list of {FEATURES[0]}, "
-            f"cls1..cls{CLIP_LAYERS}, mean1..mean{CLIP_LAYERS}; unknown: {unknown}"
+            f"<pool>1..<pool>{CLIP_LAYERS} with <pool> one of {', '.join(POOLS)}; "
+            f"unknown: {unknown}"
         )
 
 
@@ -96,7 +100,11 @@ def _depth(names: Sequence[str]) -> int:
 
 
 def _layer(name: str) -> int:
-    return CLIP_LAYERS if name == "embeds" else int(name.removeprefix("cls").removeprefix("mean"))
+    return CLIP_LAYERS if name == "embeds" else int(name[len(_pool(name)) :])
+
+
+def _pool(name: str) -> str:
+    return name.rstrip("0123456789")
 
 
 def _checked_model() -> Any:
@@ -255,6 +263,18 @@ def exact_on_every_cpu(model: Any) -> Any:
     return model
 
 
+def _pooled(tokens: np.ndarray, pool: str) -> np.ndarray:
+    """One layer's (1 + patches, width) tokens as one vector (see POOLS)."""
+    if pool == "cls":
+        return tokens[0]
+    patches = tokens[1:]
+    if pool == "mean":
+        return patches.mean(axis=0)
+    if pool == "std":
+        return patches.std(axis=0)
+    return patches.max(axis=0)
+
+
 def clip_features(
     crops: np.ndarray,
     *,
@@ -273,8 +293,8 @@ def clip_features(
     width, depth = feature_size(features), _depth(features)
     # loaded even for no crops: a missing install fails early
     sess = clip_session(threads, depth, size)
-    # where each feature comes from: the embedding output, or (layer index, class token?)
-    plan = [None if n == "embeds" else (_layer(n) - 1, n.startswith("cls")) for n in features]
+    # where each feature comes from: the embedding output, or (layer index, pool)
+    plan = [None if n == "embeds" else (_layer(n) - 1, _pool(n)) for n in features]
     out = np.zeros((len(crops), width), np.float32)
     for row, crop in enumerate(crops):
         if crop.shape[:2] != (size, size):
@@ -283,11 +303,7 @@ def clip_features(
         values = sess.run(None, {"pixel_values": np.ascontiguousarray(x)})
         col = 0
         for source in plan:
-            if source is None:
-                v = values[depth][0]
-            else:
-                tokens = values[source[0]][0]
-                v = tokens[0] if source[1] else tokens[1:].mean(axis=0)
+            v = values[depth][0] if source is None else _pooled(values[source[0]][0], source[1])
             out[row, col : col + len(v)] = v
             col += len(v)
     return out

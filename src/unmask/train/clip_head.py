@@ -2,7 +2,7 @@
 
 The same faces, split, self-blending and degradations as the EfficientNet recipe; each
 training sample is drawn once (a fixed augmentation) and every CLIP feature of it (the
-image embedding, and each layer's class and mean patch tokens) is cached in chunks, so an
+image embedding, and each layer's class token and pooled patch tokens) is cached in chunks, so an
 interrupted extraction resumes. The head is an L2 logistic regression on standardised
 features; which features (``clip_head.feature_sets``) and how strong the penalty
 (``clip_head.strengths``) are chosen by validation AUC.
@@ -21,7 +21,7 @@ from unmask._progress import progress
 from unmask.detectors._clip import CLIP_SIZE, FEATURES, clip_features, feature_size
 
 CHUNK = 256
-WIDTH = feature_size(FEATURES)  # every feature of a sample: 18,944 floats
+WIDTH = feature_size(FEATURES)  # every feature of a sample: 37,376 floats
 _ENDS = np.cumsum([feature_size([name]) for name in FEATURES])
 _SPANS = {
     name: (end - feature_size([name]), end) for name, end in zip(FEATURES, _ENDS, strict=True)
