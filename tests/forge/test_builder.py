@@ -105,6 +105,7 @@ def test_same_spec_same_bytes_and_a_rerun_makes_nothing(
     summary = json.loads((tmp_path / "a" / "build.json").read_text())
     (env,) = summary["environments"]  # what the pixels depend on besides the seed
     assert env["cpu"] and env["python"] and env["libraries"]["numpy"] == np.__version__
+    assert isinstance(env["simd"], list)
     again = build_dataset(spec(), tmp_path / "a", workspace=workspace)
     assert again.made == 0 and again.skipped == a.planned
     assert json.loads((tmp_path / "a" / "build.json").read_text()) == summary

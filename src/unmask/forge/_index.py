@@ -183,6 +183,12 @@ def count_videos(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]
 
 # The libraries whose floating-point kernels shape a build's pixels.
 _PIXEL_LIBRARIES = ("numpy", "opencv-python-headless", "av", "mediapipe", "torch", "onnxruntime")
+# CPU features that pick those kernels' code paths (a virtual machine's model name often
+# says no more than the vendor).
+_SIMD_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+    "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "asimd", "sve",
+)  # fmt: skip
 
 
 def build_environment() -> dict[str, Any]:
@@ -200,8 +206,19 @@ def build_environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu": _cpu_model(),
+        "simd": _simd_flags(),
         "libraries": versions,
     }
+
+
+def _simd_flags() -> list[str]:
+    """The SIMD extensions in _SIMD_FLAGS that the CPU has (Linux; empty elsewhere)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith(("flags", "Features")):
+                have = set(line.partition(":")[2].split())
+                return [f for f in _SIMD_FLAGS if f in have]
+    return []
 
 
 def _cpu_model() -> str:
