@@ -1,5 +1,5 @@
-"""Multi-layer CLIP features: each layer's class token and pooled patch tokens, a tower cut after
-the deepest layer a head needs, and heads that record the features they read."""
+"""Multi-layer CLIP features: each layer's class token and pooled patch tokens, a tower cut
+after the deepest layer a head needs, and heads that record the features they read."""
 
 from __future__ import annotations
 

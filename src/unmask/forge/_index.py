@@ -213,20 +213,21 @@ def build_environment() -> dict[str, Any]:
 
 def _simd_flags() -> list[str]:
     """The SIMD extensions in _SIMD_FLAGS that the CPU has (Linux; empty elsewhere)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith(("flags", "Features")):
-                have = set(line.partition(":")[2].split())
-                return [f for f in _SIMD_FLAGS if f in have]
-    return []
+    have = set(_cpuinfo(("flags", "Features")).split())
+    return [f for f in _SIMD_FLAGS if f in have]
 
 
 def _cpu_model() -> str:
+    return _cpuinfo(("model name",)) or platform.processor() or "unknown"
+
+
+def _cpuinfo(keys: tuple[str, ...]) -> str:
+    """The value of the first /proc/cpuinfo line starting with one of ``keys`` ("" if none)."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
+            if line.startswith(keys):
                 return line.partition(":")[2].strip()
-    return platform.processor() or "unknown"
+    return ""
 
 
 def write_summary(

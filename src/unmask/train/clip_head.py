@@ -1,11 +1,12 @@
 """A linear head on frozen CLIP ViT-B/16 features (``backbone: clip_vitb16`` in a config).
 
 The same faces, split, self-blending and degradations as the EfficientNet recipe; each
-training sample is drawn once (a fixed augmentation) and every CLIP feature of it (the
-image embedding, and each layer's class token and pooled patch tokens) is cached in chunks, so an
-interrupted extraction resumes. The head is an L2 logistic regression on standardised
-features; which features (``clip_head.feature_sets``) and how strong the penalty
-(``clip_head.strengths``) are chosen by validation AUC.
+training sample is drawn once (a fixed augmentation; ``clip_head.views`` draws it more
+times) and every CLIP feature of it (the image embedding, and each layer's class token and
+pooled patch tokens) is cached in chunks, so an interrupted extraction resumes. The head is
+an L2 logistic regression on standardised features; which features
+(``clip_head.feature_sets``) and how strong the penalty (``clip_head.strengths``) are
+chosen by validation AUC.
 """
 
 from __future__ import annotations
