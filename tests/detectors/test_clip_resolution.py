@@ -160,3 +160,38 @@ def test_feature_chunks_of_another_size_are_computed_again(tmp_path: Path) -> No
         assert int(z["size"]) == 160
     embeds = columns(["embeds"])
     assert not np.allclose(at_160[:, embeds], at_128[:, embeds])
+
+
+def test_feature_chunks_of_other_samples_are_computed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import unmask.train.clip_head as clip_head
+
+    calls: list[int] = []
+
+    def fake_features(crops: np.ndarray, **_: object) -> np.ndarray:
+        calls.append(len(crops))
+        return np.full((len(crops), clip_head.WIDTH), float(len(calls)), np.float32)
+
+    monkeypatch.setattr(clip_head, "clip_features", fake_features)
+    first, _ = clip_head.extract_features(_Photos(160), tmp_path, size=160, samples="margin 0.3")
+    again, _ = clip_head.extract_features(_Photos(160), tmp_path, size=160, samples="margin 0.3")
+    assert calls == [2] and np.array_equal(first, again)  # read back
+    other, _ = clip_head.extract_features(_Photos(160), tmp_path, size=160, samples="margin 0.15")
+    assert calls == [2, 2] and not np.array_equal(first, other)  # other crops: computed again
+    (chunk,) = tmp_path.glob("*.npz")
+    with np.load(chunk) as z:
+        assert str(z["samples"]) == "margin 0.15"
+
+
+def test_a_change_to_what_shapes_the_samples_changes_their_fingerprint(tmp_path: Path) -> None:
+    from unmask.train.config import load_config
+    from unmask.train.run import _samples_fingerprint
+
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nbackbone: clip_vitb16\ninput_size: 160\n")
+    base = _samples_fingerprint(load_config(path))
+    path.write_text("name: c\nbackbone: clip_vitb16\ninput_size: 160\nmargin: 0.15\n")
+    assert _samples_fingerprint(load_config(path)) != base
+    path.write_text("name: c\nbackbone: clip_vitb16\ninput_size: 160\nweights_dir: w\n")
+    assert _samples_fingerprint(load_config(path)) == base  # where the head goes: same samples

@@ -35,11 +35,13 @@ def columns(names: list[str]) -> np.ndarray:
 
 
 def extract_features(
-    dataset: Any, cache: Path, *, threads: int = 0, size: int = CLIP_SIZE
+    dataset: Any, cache: Path, *, threads: int = 0, size: int = CLIP_SIZE, samples: str = ""
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every CLIP feature (FEATURES, in that order) of the tower run at ``size`` pixels and
-    the label of every dataset sample, cached in chunks under ``cache`` (a chunk of another
-    feature set or size is computed again); see :func:`columns` to select some features."""
+    the label of every dataset sample, cached in chunks under ``cache``; see
+    :func:`columns` to select some features. ``samples`` names what made the dataset's
+    samples (a fingerprint of the crop, data and augmentation settings); a chunk of another
+    feature set, size or ``samples`` is computed again."""
     cache.mkdir(parents=True, exist_ok=True)
     feats, labels = [], []
     chunks = range(0, len(dataset), CHUNK)
@@ -50,15 +52,16 @@ def extract_features(
             with np.load(path) as z:
                 # a chunk without a size is from before sizes were offered: 224
                 same_size = int(z["size"]) if "size" in z else CLIP_SIZE
-                if z["features"].shape[1] == WIDTH and same_size == size:
+                made_by = str(z["samples"]) if "samples" in z else ""
+                if z["features"].shape[1] == WIDTH and same_size == size and made_by == samples:
                     f, y = z["features"], z["labels"]
         if f is None or y is None:
-            samples = [dataset.sample(k) for k in range(start, min(start + CHUNK, len(dataset)))]
-            crops = np.stack([c for c, _ in samples])
+            drawn = [dataset.sample(k) for k in range(start, min(start + CHUNK, len(dataset)))]
+            crops = np.stack([c for c, _ in drawn])
             f = clip_features(crops, threads=threads, features=FEATURES, size=size)
-            y = np.array([label for _, label in samples], np.int64)
+            y = np.array([label for _, label in drawn], np.int64)
             buf = io.BytesIO()
-            np.savez(buf, features=f, labels=y, size=np.int64(size))
+            np.savez(buf, features=f, labels=y, size=np.int64(size), samples=np.str_(samples))
             atomic_write_bytes(path, buf.getvalue())
         feats.append(f)
         labels.append(y)

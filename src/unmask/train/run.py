@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -333,6 +334,21 @@ def _apply_precision(precision: str, onnx_path: Path, sample: np.ndarray) -> dic
     }
 
 
+def _samples_fingerprint(cfg: TrainConfig) -> str:
+    """What shapes a run's training samples (crops, data, pseudo-fakes, augmentation, seed):
+    cached features made under other settings are computed again."""
+    shaping = {
+        "margin": cfg.margin,
+        "align": cfg.align,
+        "seed": cfg.seed,
+        "data": {k: v for k, v in dataclasses.asdict(cfg.data).items() if k != "cache_dir"},
+        "sbi": dataclasses.asdict(cfg.sbi),
+        "augment": dataclasses.asdict(cfg.augment),
+    }
+    text = json.dumps(shaping, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _train_clip_head(
     cfg: TrainConfig, train_ds: Any, val_ds: Any, export_dir: Path, *, export_only: bool
 ) -> _Trained:
@@ -340,17 +356,18 @@ def _train_clip_head(
     from unmask.train.clip_head import extract_features, fit_head, head_logits, save_head
 
     threads, size = cfg.optim.threads, cfg.input_size
+    samples = _samples_fingerprint(cfg)
     draws = []
     for view in range(cfg.clip_head.views):
         # view 0 keeps the cache folder of runs from before views were offered
         train_ds.set_epoch(view)
         where = cfg.run_dir / "features" / ("train" if view == 0 else f"train_view{view}")
-        draws.append(extract_features(train_ds, where, threads=threads, size=size))
+        draws.append(extract_features(train_ds, where, threads=threads, size=size, samples=samples))
     train_ds.set_epoch(0)
     x_train = np.concatenate([x for x, _ in draws])
     y_train = np.concatenate([y for _, y in draws])
     x_val, y_val = extract_features(
-        val_ds, cfg.run_dir / "features" / "val", threads=threads, size=size
+        val_ds, cfg.run_dir / "features" / "val", threads=threads, size=size, samples=samples
     )
     head, scores = fit_head(
         x_train,
