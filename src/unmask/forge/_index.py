@@ -202,32 +202,27 @@ def build_environment() -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    cpu = _cpuinfo()
+    have = set(cpu.get("flags", cpu.get("Features", "")).split())
     return {
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "cpu": _cpu_model(),
-        "simd": _simd_flags(),
+        "cpu": cpu.get("model name") or platform.processor() or "unknown",
+        "simd": [f for f in _SIMD_FLAGS if f in have],  # Linux only; empty elsewhere
         "libraries": versions,
     }
 
 
-def _simd_flags() -> list[str]:
-    """The SIMD extensions in _SIMD_FLAGS that the CPU has (Linux; empty elsewhere)."""
-    have = set(_cpuinfo(("flags", "Features")).split())
-    return [f for f in _SIMD_FLAGS if f in have]
-
-
-def _cpu_model() -> str:
-    return _cpuinfo(("model name",)) or platform.processor() or "unknown"
-
-
-def _cpuinfo(keys: tuple[str, ...]) -> str:
-    """The value of the first /proc/cpuinfo line starting with one of ``keys`` ("" if none)."""
+def _cpuinfo() -> dict[str, str]:
+    """The first CPU's fields in /proc/cpuinfo (empty where there is none)."""
+    fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith(keys):
-                return line.partition(":")[2].strip()
-    return ""
+            if not line.strip():
+                break  # the first processor's block ends here
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    return fields
 
 
 def write_summary(
