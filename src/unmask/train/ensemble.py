@@ -61,6 +61,17 @@ def fit_ensemble(
             f"{cfg.name}: its validation crops are {cfg.input_size} px, smaller than the crops of "
             f"{too_large}; stack on the validation split of a config with the largest input size"
         )
+    other_crops = [
+        f"{m.name} (margin {m.cfg.margin}, align {m.cfg.align})"
+        for m in members
+        if (m.cfg.margin, m.cfg.align) != (cfg.margin, cfg.align)
+    ]
+    if other_crops:  # else the stack would be fitted on crops the members never see
+        raise ConfigError(
+            f"{cfg.name}: its validation crops are cut with margin {cfg.margin}, align "
+            f"{cfg.align}, but {', '.join(other_crops)} differ; stack on a config that crops "
+            "as the members do"
+        )
     _train_ds, val_ds, val_faces = prepare(cfg)
     crops = np.stack([val_ds.sample(k)[0] for k in range(len(val_ds))])
     labels = val_ds.labels().astype(np.float64)
