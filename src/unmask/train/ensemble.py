@@ -88,7 +88,6 @@ def fit_ensemble(
         cfg.aggregation_rules,
         cfg.calibration_clip,
     )
-    first = members[0].cfg
     metrics = {
         "val_frame_auc": round(val_metrics(logits, labels)["val_auc"], 4),
         "val_frame_auc_by_member": {
@@ -108,8 +107,8 @@ def fit_ensemble(
         weights=members_file.name,
         sha256=sha256_file(members_file),
         input_size=cfg.input_size,
-        margin=first.margin,
-        align=first.align,
+        margin=cfg.margin,  # every member's, checked above
+        align=cfg.align,
         aggregation=AggregationCfg(rule=rule),
         calibration=calibration,
         max_faces_per_track=max_faces_per_track,
