@@ -2,6 +2,8 @@
 
     python -m unmask.train.ensemble --config configs/effnet_sbi.yaml --name ensemble \\
         --members effnet_sbi clip_sbi --out src/unmask/detectors/weights
+    python -m unmask.train.ensemble --config configs/effnet_sbi.yaml --set margin=0.15 \\
+        --members runs/a/export/a.json clip_fast --name stack --out runs/stack
 
 Members are registered detector names or exported ``<name>.json`` files. Their logits on
 the config's fixed validation samples are stacked by an L2 logistic regression (one
@@ -22,8 +24,8 @@ import numpy as np
 from unmask._io import atomic_write_json
 from unmask.detectors._base import AggregationCfg, Detector, DetectorCfg, sha256_file
 from unmask.detectors._ensemble import downscaled
-from unmask.errors import ConfigError
-from unmask.train.config import TrainConfig, load_config
+from unmask.errors import ConfigError, UnmaskError
+from unmask.train.config import TrainConfig, add_set_option, load_config
 from unmask.train.loop import val_metrics
 from unmask.train.run import choose_aggregation, prepare, validation_videos
 
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--name", default="ensemble")
     parser.add_argument("--out", type=Path, required=True)
+    add_set_option(parser)
     parser.add_argument(
         "--max-faces-per-track",
         type=int,
@@ -147,14 +150,18 @@ def main(argv: list[str] | None = None) -> int:
         help="classify at most N faces per track (speed)",
     )
     args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    result = fit_ensemble(
-        cfg,
-        [load_member(m) for m in args.members],
-        name=args.name,
-        out=args.out,
-        max_faces_per_track=args.max_faces_per_track,
-    )
+    try:
+        cfg = load_config(args.config, sets=args.set)
+        result = fit_ensemble(
+            cfg,
+            [load_member(m) for m in args.members],
+            name=args.name,
+            out=args.out,
+            max_faces_per_track=args.max_faces_per_track,
+        )
+    except UnmaskError as err:
+        print(f"unmask: error: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(result["metrics"], indent=2), json.dumps(result["extra"]))
     return 0
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from unmask.errors import UnmaskError
+from unmask.train.config import add_set_option, load_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,16 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="split into this many files (OUT becomes a folder), e.g. to move them in parts",
     )
+    add_set_option(parser)
     args = parser.parse_args(argv)
     try:  # the arguments are checked before the (long) face extraction
         if args.jpeg_quality is not None and not 1 <= args.jpeg_quality <= 100:
             raise UnmaskError(f"--jpeg-quality must be 1-100; got {args.jpeg_quality}")
         if args.shards < 1:
             raise UnmaskError(f"--shards must be at least 1; got {args.shards}")
-        from unmask.train.config import load_config
         from unmask.train.run import load_faces
 
-        faces = load_faces(load_config(args.config))
+        faces = load_faces(load_config(args.config, sets=args.set))
         if args.shards == 1:
             paths = [faces.save(args.out, jpeg_quality=args.jpeg_quality)]
         else:
