@@ -39,7 +39,9 @@ def test_sets_merge_into_their_section(tmp_path: Path) -> None:
 
 def test_sets_are_checked_like_the_file(tmp_path: Path) -> None:
     path = _config(tmp_path)
-    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+    with pytest.raises(
+        ConfigError, match=r"did you mean 'epochs'.*\(the file with --set optim.epoch=5\)"
+    ):
         load_config(path, sets=["optim.epoch=5"])
     with pytest.raises(ConfigError, match="probability"):
         load_config(path, sets=["sbi.p_warp=3"])

@@ -211,6 +211,16 @@ def load_config(path: str | Path, *, sets: Sequence[str] = (), **overrides: Any)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     data = _deep_merge({**(data or {}), **overrides}, parse_sets(sets))
+    try:
+        return _from_dict(data, path)
+    except ConfigError as err:
+        if not sets:
+            raise
+        given = " ".join(f"--set {s}" for s in sets)
+        raise ConfigError(f"{err} (the file with {given})") from None
+
+
+def _from_dict(data: dict[str, Any], path: Path) -> TrainConfig:
     cfg: TrainConfig = _build(TrainConfig, data, str(path))
     base = path.resolve().parent
 
