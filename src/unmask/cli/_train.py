@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from unmask.train.config import add_set_option, load_config
+from unmask.train._cli import add_set_option
 
 HELP = """examples:
   unmask train configs/effnet_sbi.yaml
@@ -35,6 +35,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unmask.train.config import load_config
     from unmask.train.run import run_training
 
     cfg = load_config(args.config, sets=args.set)

@@ -151,17 +151,6 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
-def add_set_option(parser: Any) -> None:
-    """The ``--set KEY=VALUE`` option of every command that reads a training config."""
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value (YAML syntax; dotted keys, e.g. sbi.p_warp=0.3)",
-    )
-
-
 def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
     """``KEY=VALUE`` overrides (dotted keys, YAML values) as a nested dict.
 

@@ -25,7 +25,8 @@ from unmask._io import atomic_write_json
 from unmask.detectors._base import AggregationCfg, Detector, DetectorCfg, sha256_file
 from unmask.detectors._ensemble import downscaled
 from unmask.errors import ConfigError, UnmaskError
-from unmask.train.config import TrainConfig, add_set_option, load_config
+from unmask.train._cli import add_set_option
+from unmask.train.config import TrainConfig, load_config
 from unmask.train.loop import val_metrics
 from unmask.train.run import choose_aggregation, prepare, validation_videos
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from unmask.errors import UnmaskError
-from unmask.train.config import add_set_option, load_config
+from unmask.train._cli import add_set_option
+from unmask.train.config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:
