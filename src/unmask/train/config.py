@@ -75,11 +75,22 @@ class ClipHeadCfg:
     unmask.detectors._clip.FEATURES) and L2 strengths; the pair with the best validation
     AUC is kept. ``views``: each training sample is drawn this many times, every draw a
     fresh augmentation and pseudo-fake (the dataset's epochs 0..views-1); validation is
-    drawn once."""
+    drawn once.
+
+    ``tune_layers`` > 0 adapts the tower too (``unmask.train.clip_tune``): the LayerNorms of
+    its last ``tune_layers`` layers and of its output (with ``tune_biases``, those layers'
+    biases as well) are trained together with the fitted head for ``tune_epochs`` epochs
+    of Adam at ``tune_lr``, on that layer's cached input tokens; the head ships their new
+    values and the int8 weights stay as they are."""
 
     feature_sets: list[list[str]] = field(default_factory=lambda: [["embeds", "mean12"]])
     strengths: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1])
     views: int = 1
+    tune_layers: int = 0
+    tune_biases: bool = False
+    tune_epochs: int = 2
+    tune_lr: float = 3e-4
+    tune_batch: int = 64
 
 
 @dataclass(frozen=True)
@@ -276,3 +287,29 @@ def _check_clip_head(head: ClipHeadCfg, where: str) -> None:
             check_features(names)
         except WeightsError as err:
             raise ConfigError(f"{where}: clip_head.feature_sets: {err}") from None
+    _check_tuning(head, where)
+
+
+def _check_tuning(head: ClipHeadCfg, where: str) -> None:
+    from unmask.detectors._clip import CLIP_LAYERS, _layer
+
+    if not 0 <= head.tune_layers < CLIP_LAYERS:
+        raise ConfigError(
+            f"{where}: clip_head.tune_layers: expected 0 (a frozen tower) to {CLIP_LAYERS - 1} "
+            f"(the tower's layers after the first); got {head.tune_layers}"
+        )
+    if head.tune_layers == 0:
+        return
+    if head.tune_epochs < 1 or head.tune_batch < 1 or not head.tune_lr > 0:
+        raise ConfigError(
+            f"{where}: clip_head.tune_epochs, tune_batch and tune_lr: expected positive "
+            f"numbers; got {head.tune_epochs}, {head.tune_batch} and {head.tune_lr}"
+        )
+    cut = CLIP_LAYERS - head.tune_layers
+    shallow = sorted({n for names in head.feature_sets for n in names if _layer(n) <= cut})
+    if shallow:
+        raise ConfigError(
+            f"{where}: clip_head.feature_sets: {shallow} come from layers the tuning does not "
+            f"reach (tune_layers {head.tune_layers} adapts layers {cut + 1}..{CLIP_LAYERS}); "
+            f"use features of those layers or embeds, or raise tune_layers"
+        )

