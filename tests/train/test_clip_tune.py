@@ -64,6 +64,20 @@ def test_the_torch_tail_computes_the_towers_features(tower: object) -> None:
         TowerTail(tower, 11, ["embeds", "mean9"])
 
 
+def test_tokens_of_an_earlier_layer_are_carried_on(tower: object) -> None:
+    from unmask.detectors._clip import clip_features_and_tokens
+    from unmask.train.clip_tune import advance
+
+    crops = _crops(2)
+    _, at9 = clip_features_and_tokens(crops, layer=9, features=["embeds"], size=160)
+    _, at11 = clip_features_and_tokens(crops, layer=11, features=["embeds"], size=160)
+    carried = advance(tower, at9, 9, 11)
+    assert carried.dtype == np.float16 and carried.shape == at11.shape
+    a, b = carried.astype(np.float32).reshape(2, -1), at11.astype(np.float32).reshape(2, -1)
+    assert ((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min() > 0.99
+    assert advance(tower, at11, 11, 11) is at11
+
+
 def test_tuning_lowers_the_loss_resumes_and_ships_a_delta(tower: object, tmp_path: Path) -> None:
     from unmask.detectors._clip import clip_features, clip_features_and_tokens
     from unmask.detectors._clip_head import ClipHeadDetector, read_delta
@@ -79,9 +93,7 @@ def test_tuning_lowers_the_loss_resumes_and_ships_a_delta(tower: object, tmp_pat
 
     full = np.zeros((len(feats), WIDTH), np.float32)
     full[:, columns(names)] = feats
-    head, _ = fit_head(
-        full, labels, full, labels, feature_sets=[names], strengths=[0.01], size=160
-    )
+    head, _ = fit_head(full, labels, full, labels, feature_sets=[names], strengths=[0.01], size=160)
     kwargs = dict(layers=1, biases=True, lr=3e-3, batch=4, seed=0, checkpoints=tmp_path)
     tuned, tail, linear, history = tune(tower, head, tokens, labels, epochs=3, **kwargs)
     assert [h["epoch"] for h in history] == [1, 2, 3]
@@ -92,6 +104,7 @@ def test_tuning_lowers_the_loss_resumes_and_ships_a_delta(tower: object, tmp_pat
         tower, head, tokens, labels, epochs=4, on_epoch=lambda e, *_: seen.append(e) or {}, **kwargs
     )
     assert seen == [4] and longer[:3] == history
+    assert not np.array_equal(again["coef"], tuned["coef"])  # and one more was
     # the head ships the trained parameters by the graph's names: layer 12's and the output's
     delta = read_delta(tuned, tmp_path)
     assert set(delta.values) == set(TowerTail(tower, 12, names, tune_biases=True).delta())
@@ -114,7 +127,7 @@ def test_a_delta_for_another_tower_fails_on_one_line(tower: object, tmp_path: Pa
     from unmask.detectors._clip import TowerDelta, apply_delta
     from unmask.detectors._clip_head import delta_arrays, read_delta
 
-    with pytest.raises(WeightsError, match="'no.such' is not a float initializer"):
+    with pytest.raises(WeightsError, match=r"'no\.such' is not a float initializer"):
         apply_delta(tower, TowerDelta.of({"no.such": np.zeros(3, np.float32)}))
     name = "vision_model.post_layernorm.weight"
     with pytest.raises(WeightsError, match=r"has shape \(768,\) in the tower, \(5,\) in the head"):
@@ -132,7 +145,7 @@ def test_tuning_settings_are_checked_when_the_config_loads(tmp_path: Path) -> No
     path = tmp_path / "c.yaml"
     base = "name: c\nbackbone: clip_vitb16\ninput_size: 160\n"
     path.write_text(base + "clip_head:\n  tune_layers: 12\n")
-    with pytest.raises(ConfigError, match="tune_layers: expected 0 .* to 11 .* got 12"):
+    with pytest.raises(ConfigError, match=r"tune_layers: expected 0 .* to 11 .* got 12"):
         load_config(path)
     path.write_text(base + "clip_head:\n  tune_layers: 2\n  feature_sets: [[embeds, mean10]]\n")
     with pytest.raises(ConfigError, match=r"\['mean10'\] come from layers the tuning does not"):
@@ -164,7 +177,7 @@ def test_unmask_train_tunes_the_tower_and_exports_a_detector_that_uses_it(
             "val_fraction": 0.34,
         },
         "augment": {"p_h264": 0.0},
-        "clip_head": {"strengths": [0.1], "tune_layers": 1, "tune_epochs": 2, "tune_batch": 4},
+        "clip_head": {"strengths": [0.1], "tune_layers": 2, "tune_epochs": 2, "tune_batch": 4},
         "max_faces_per_track": 2,
     }
     (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(cfg))
@@ -174,10 +187,19 @@ def test_unmask_train_tunes_the_tower_and_exports_a_detector_that_uses_it(
     metrics = det["metrics"]
     assert [h["epoch"] for h in metrics["tune_history"]] == [1, 2]
     assert "frozen_val_frame_auc" in metrics and "val_frame_auc" in metrics
-    assert "LayerNorms of its last 1 layers and output tuned with the head" in det["architecture"]
-    chunks = sorted((tmp_path / "runs" / "tuned" / "features" / "train").glob("*.npz"))
-    with np.load(chunks[0]) as z:
-        assert int(z["tokens_layer"]) == 11 and z["tokens"].shape[1:] == (101, 768)
+    assert "LayerNorms of its last 2 layers and output tuned with the head" in det["architecture"]
+    chunks = sorted((tmp_path / "runs" / "tuned" / "features").glob("*/*.npz"))
+    for chunk in chunks:
+        with np.load(chunk) as z:
+            assert int(z["tokens_layer"]) == 10 and z["tokens"].shape[1:] == (101, 768)
+    detector = ClipHeadDetector.from_export(export / "tuned.json")
+    assert detector.delta is not None and len(detector.delta.values) == 2 * 4 + 2
+    assert detector.logits(_crops(2)).shape == (2,)
+    # a shallower tuning of the same samples carries the cached tokens on: no new extraction
+    stamps = {c: c.stat().st_mtime_ns for c in chunks}
+    cfg["clip_head"]["tune_layers"] = 1
+    (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "tuned.yaml")]) == 0
+    assert {c: c.stat().st_mtime_ns for c in chunks} == stamps
     detector = ClipHeadDetector.from_export(export / "tuned.json")
     assert detector.delta is not None and len(detector.delta.values) == 2 * 2 + 2
-    assert detector.logits(_crops(2)).shape == (2,)

@@ -54,8 +54,8 @@ def extract_features(
     :func:`columns` to select some features. ``samples`` names what made the dataset's
     samples (a fingerprint of the crop, data and augmentation settings); a chunk of another
     feature set, size or ``samples`` is computed again. ``tokens_layer`` > 0 also keeps
-    every token after that layer (float16, the input of the layers ``clip_tune`` adapts):
-    :func:`load_tokens` reads them back."""
+    every token after that layer (float16, the input of the layers ``clip_tune`` adapts),
+    or keeps those of an earlier layer already cached: :func:`load_tokens` reads them back."""
     cache.mkdir(parents=True, exist_ok=True)
     feats, labels = [], []
     chunks = range(0, len(dataset), CHUNK)
@@ -67,7 +67,8 @@ def extract_features(
                 # a chunk without a size is from before sizes were offered: 224
                 same_size = int(z["size"]) if "size" in z else CLIP_SIZE
                 made_by = str(z["samples"]) if "samples" in z else ""
-                has_tokens = not tokens_layer or int(z.get("tokens_layer", 0)) == tokens_layer
+                # tokens of an earlier layer serve too (clip_tune.advance carries them on)
+                has_tokens = not tokens_layer or 0 < int(z.get("tokens_layer", 0)) <= tokens_layer
                 if (
                     z["features"].shape[1] == WIDTH
                     and same_size == size
@@ -97,15 +98,14 @@ def extract_features(
     return np.concatenate(feats), np.concatenate(labels)
 
 
-def load_tokens(cache: Path, count: int) -> np.ndarray:
-    """The tokens :func:`extract_features` kept (``tokens_layer``) for the ``count``
-    samples of ``cache``, in sample order, as one float16 array."""
-    chunks = [cache / f"{start:07d}.npz" for start in range(0, count, CHUNK)]
+def load_tokens(cache: Path, count: int) -> list[tuple[np.ndarray, int]]:
+    """The tokens :func:`extract_features` kept for the ``count`` samples of ``cache``, in
+    sample order: chunk by chunk, float16 tokens and the layer they come after."""
     parts = []
-    for path in chunks:
-        with np.load(path) as z:
-            parts.append(z["tokens"])
-    return np.concatenate(parts)
+    for start in range(0, count, CHUNK):
+        with np.load(cache / f"{start:07d}.npz") as z:
+            parts.append((z["tokens"], int(z["tokens_layer"])))
+    return parts
 
 
 def fit_head(

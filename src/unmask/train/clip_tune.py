@@ -118,28 +118,40 @@ class TowerTail(nn.Module):
         key = self._key(layer, name)
         return self.trained[key] if key in self.trained else self.fixed[key]
 
+    def _layer_forward(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """Layer ``i + 1`` (0-based ``i``) of the tower on the residual stream ``h``."""
+        b, t, d = h.shape
+        m = self.matrices
+        a = nn.functional.layer_norm(
+            h, (d,), self._p(i, "layer_norm1.weight"), self._p(i, "layer_norm1.bias"), _EPS
+        )
+        q, k, v = (
+            (a @ m[f"{i}.{p}"] + self._p(i, f"self_attn.{p}.bias"))
+            .view(b, t, _HEADS, d // _HEADS)
+            .transpose(1, 2)
+            for p in ("q_proj", "k_proj", "v_proj")
+        )
+        o = nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
+        h = h + o @ m[f"{i}.out_proj"] + self._p(i, "self_attn.out_proj.bias")
+        a = nn.functional.layer_norm(
+            h, (d,), self._p(i, "layer_norm2.weight"), self._p(i, "layer_norm2.bias"), _EPS
+        )
+        f = a @ m[f"{i}.fc1"] + self._p(i, "mlp.fc1.bias")
+        f = f * torch.sigmoid(1.702 * f)  # the graph's quick GELU
+        return h + f @ m[f"{i}.fc2"] + self._p(i, "mlp.fc2.bias")
+
+    def hidden(self, tokens: torch.Tensor, last: int) -> torch.Tensor:
+        """The residual stream after layer ``last``, from the output of layer first - 1."""
+        h = tokens
+        for i in range(self.first - 1, last):
+            h = self._layer_forward(i, h)
+        return h
+
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        b, t, d = hidden.shape
+        d = hidden.shape[2]
         h, states = hidden, {}
         for i in range(self.first - 1, CLIP_LAYERS):
-            m = self.matrices
-            a = nn.functional.layer_norm(
-                h, (d,), self._p(i, "layer_norm1.weight"), self._p(i, "layer_norm1.bias"), _EPS
-            )
-            q, k, v = (
-                (a @ m[f"{i}.{p}"] + self._p(i, f"self_attn.{p}.bias"))
-                .view(b, t, _HEADS, d // _HEADS)
-                .transpose(1, 2)
-                for p in ("q_proj", "k_proj", "v_proj")
-            )
-            o = nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
-            h = h + o @ m[f"{i}.out_proj"] + self._p(i, "self_attn.out_proj.bias")
-            a = nn.functional.layer_norm(
-                h, (d,), self._p(i, "layer_norm2.weight"), self._p(i, "layer_norm2.bias"), _EPS
-            )
-            f = a @ m[f"{i}.fc1"] + self._p(i, "mlp.fc1.bias")
-            f = f * torch.sigmoid(1.702 * f)  # the graph's quick GELU
-            h = h + f @ m[f"{i}.fc2"] + self._p(i, "mlp.fc2.bias")
+            h = self._layer_forward(i, h)
             states[i + 1] = h
         out = []
         for name in self.names:
@@ -166,6 +178,21 @@ class TowerTail(nn.Module):
             self.onnx_names[k]: v.detach().numpy().astype(np.float32)
             for k, v in self.trained.items()
         }
+
+
+def advance(model: Any, tokens: np.ndarray, layer: int, to: int) -> np.ndarray:
+    """Tokens after layer ``layer`` carried through the frozen layers up to ``to``
+    (float16 in and out, batches of 128): tokens cached for a deeper tuning serve a
+    shallower one."""
+    if to == layer:
+        return tokens
+    tail = TowerTail(model, layer + 1, ["embeds"])
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(tokens), 128):
+            x = torch.from_numpy(np.asarray(tokens[start : start + 128], np.float32))
+            out.append(tail.hidden(x, to).numpy().astype(np.float16))
+    return np.concatenate(out) if out else tokens
 
 
 def _head_logits(

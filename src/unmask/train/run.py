@@ -441,15 +441,22 @@ def _tune_tower(
     """The fitted head tuned with the tower's last layers on their cached input tokens
     (unmask.train.clip_tune). Its validation logits are computed again the way the scanner
     will: the int8 ONNX tower with the tuned parameters in place."""
-    from unmask.detectors._clip import TowerDelta, _checked_model, clip_features
+    from unmask.detectors._clip import CLIP_LAYERS, TowerDelta, _checked_model, clip_features
     from unmask.detectors._clip_head import read_delta
     from unmask.train.clip_head import load_tokens
-    from unmask.train.clip_tune import logits, tune
+    from unmask.train.clip_tune import advance, logits, tune
     from unmask.train.loop import val_metrics
 
     ch = cfg.clip_head
-    tokens = np.concatenate([load_tokens(where, n) for where, n in caches])
-    val_tokens = load_tokens(val_cache, len(y_val))
+    model = _checked_model()
+    cut = CLIP_LAYERS - ch.tune_layers
+
+    def at_cut(where: Path, n: int) -> np.ndarray:
+        """The cached tokens, carried on to the first tuned layer's input if cached earlier."""
+        return np.concatenate([advance(model, t, layer, cut) for t, layer in load_tokens(where, n)])
+
+    tokens = np.concatenate([at_cut(where, n) for where, n in caches])
+    val_tokens = at_cut(val_cache, len(y_val))
     mu, sigma = head["mu"].astype(np.float32), head["sigma"].astype(np.float32)
 
     def on_epoch(epoch: int, tail: Any, linear: Any) -> dict[str, float]:
@@ -457,7 +464,7 @@ def _tune_tower(
         return {"val_frame_auc": round(val_metrics(lv, y_val.astype(np.float64))["val_auc"], 4)}
 
     tuned, _, _, history = tune(
-        _checked_model(),
+        model,
         head,
         tokens,
         y_train,
