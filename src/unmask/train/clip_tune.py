@@ -108,7 +108,6 @@ class TowerTail(nn.Module):
             self.onnx_names[key] = onnx_name
         matrices["projection"] = weight("/visual_projection/")
         self.matrices, self.fixed = matrices, fixed
-        self.start = {k: v.detach().clone() for k, v in self.trained.items()}
 
     @staticmethod
     def _key(layer: int, name: str) -> str:

@@ -442,7 +442,6 @@ def _tune_tower(
     (unmask.train.clip_tune). Its validation logits are computed again the way the scanner
     will: the int8 ONNX tower with the tuned parameters in place."""
     from unmask.detectors._clip import CLIP_LAYERS, TowerDelta, _checked_model, clip_features
-    from unmask.detectors._clip_head import read_delta
     from unmask.train.clip_head import load_tokens
     from unmask.train.clip_tune import advance, logits, tune
     from unmask.train.loop import val_metrics
@@ -463,7 +462,7 @@ def _tune_tower(
         lv = logits(tail, linear, mu, sigma, val_tokens)
         return {"val_frame_auc": round(val_metrics(lv, y_val.astype(np.float64))["val_auc"], 4)}
 
-    tuned, _, _, history = tune(
+    tuned, tail, _, history = tune(
         model,
         head,
         tokens,
@@ -478,7 +477,7 @@ def _tune_tower(
         on_epoch=on_epoch,
     )
     del tokens
-    delta: TowerDelta = read_delta(tuned, cfg.run_dir)
+    delta = TowerDelta.of(tail.delta())
     names = [str(n) for n in tuned["features"]]
     crops = np.stack([val_ds.sample(k)[0] for k in range(len(val_ds))])
     x = clip_features(
