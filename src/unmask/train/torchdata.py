@@ -93,16 +93,25 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         )
 
     def sample(self, k: int) -> tuple[np.ndarray, int]:
+        crop, label, _ = self.sample_masked(k)
+        return crop, label
+
+    def sample_masked(self, k: int) -> tuple[np.ndarray, int, np.ndarray | None]:
+        """:meth:`sample` and where the sample was manipulated, as a float32 (size, size)
+        map in [0, 1] cut with the crop's geometry: a pseudo-fake's blend (or warp) mask,
+        zeros for a real face, None for a labelled fake (where is not known). The same
+        random draws as :meth:`sample`, so the crop is the same."""
         i, blend = self.items[k]
         rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, k])
         f = self.faces
         img, label = f.crops[i], int(f.labels[i])
         mesh = f.mesh[i] if np.isfinite(f.mesh[i]).all() else None
+        where: np.ndarray | None = None if label else np.zeros(img.shape[:2], np.float32)
         if blend:
             # no draw when p_warp is 0, so the published recipe's samples stay as they were
             warp = self.p_warp > 0 and rng.random() < self.p_warp
             make = self_warp if warp else self_blend
-            img, _ = make(img, mesh, f.landmarks[i], rng=rng)
+            img, where = make(img, mesh, f.landmarks[i], rng=rng)
             label = 1
         box, lm = f.boxes[i], f.landmarks[i]
         if self.augment:
@@ -110,9 +119,20 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if self.degrade is not None:
             img = self.degrade(img, rng)
         crop = final_crop(img, box, lm, size=self.size, margin=self.margin, align=self.align)
+        mask = None
+        if where is not None:
+            mask = final_crop(
+                np.asarray(where, np.float32),
+                box,
+                lm,
+                size=self.size,
+                margin=self.margin,
+                align=self.align,
+            )
         if self.augment and rng.random() < self.augment.p_flip:
             crop = np.ascontiguousarray(crop[:, ::-1])
-        return crop, label
+            mask = None if mask is None else np.ascontiguousarray(mask[:, ::-1])
+        return crop, label, mask
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         crop, label = self.sample(k)
