@@ -362,24 +362,49 @@ def clip_features_and_tokens(
     return _features_and_tokens(crops, threads, features, size, None, layer)
 
 
+def clip_features_and_patches(
+    crops: np.ndarray,
+    *,
+    layers: Sequence[int],
+    threads: int = 0,
+    features: Sequence[str] = LEGACY_FEATURES,
+    size: int = CLIP_SIZE,
+    delta: TowerDelta | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`clip_features` and the patch tokens (the class token left out) after each of
+    ``layers`` (1..12), side by side as float16, shape (n, patches, len(layers) *
+    CLIP_WIDTH), from the same pass: what a patch head scores patch by patch."""
+    if not layers or not all(1 <= k <= CLIP_LAYERS for k in layers):
+        raise WeightsError(
+            f"CLIP patch tokens: expected layers from 1 to {CLIP_LAYERS}; got {list(layers)}"
+        )
+    return _features_and_tokens(crops, threads, features, size, delta, tuple(layers))
+
+
 def _features_and_tokens(
     crops: np.ndarray,
     threads: int,
     features: Sequence[str],
     size: int,
     delta: TowerDelta | None,
-    layer: int,
+    layer: int | tuple[int, ...],
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Features and tokens: every token after ``layer`` (an int, 0 for none) or the patch
+    tokens after each of ``layers`` (a tuple) side by side."""
     width = feature_size(features)
-    depth = max(_depth(features), layer)
+    layers = layer if isinstance(layer, tuple) else ((layer,) if layer else ())
+    depth = max(_depth(features), *layers) if layers else _depth(features)
     # loaded even for no crops: a missing install fails early
     sess = clip_session(threads, depth, size, delta)
     # where each feature comes from: the embedding output, or (layer index, pool)
     plan = [None if n == "embeds" else (_layer(n) - 1, _pool(n)) for n in features]
     out = np.zeros((len(crops), width), np.float32)
-    tokens = np.zeros(
-        (len(crops) if layer else 0, 1 + (size // CLIP_PATCH) ** 2, CLIP_WIDTH), np.float16
-    )
+    patches = (size // CLIP_PATCH) ** 2
+    if isinstance(layer, tuple):
+        shape = (len(crops), patches, CLIP_WIDTH * len(layers))
+    else:
+        shape = (len(crops) if layer else 0, 1 + patches, CLIP_WIDTH)
+    tokens = np.zeros(shape, np.float16)
     for row, crop in enumerate(crops):
         if crop.shape[:2] != (size, size):
             crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
@@ -390,6 +415,9 @@ def _features_and_tokens(
             v = values[depth][0] if source is None else _pooled(values[source[0]][0], source[1])
             out[row, col : col + len(v)] = v
             col += len(v)
-        if layer:
+        if isinstance(layer, tuple):
+            for j, k in enumerate(layers):
+                tokens[row, :, j * CLIP_WIDTH : (j + 1) * CLIP_WIDTH] = values[k - 1][0][1:]
+        elif layer:
             tokens[row] = values[layer - 1][0]
     return out, tokens

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +10,15 @@ import numpy as np
 
 from unmask.detectors._base import Detector, DetectorCfg, read_cfg, verified_weights
 from unmask.detectors._clip import (
+    CLIP_LAYERS,
     CLIP_SIZE,
+    CLIP_WIDTH,
     LEGACY_FEATURES,
     TowerDelta,
     check_features,
     check_size,
     clip_features,
+    clip_features_and_patches,
     feature_size,
 )
 from unmask.errors import WeightsError
@@ -27,7 +31,8 @@ class ClipHeadDetector(Detector):
     the tower's input size (without one, 224); the tower runs only as deep as they need.
     A head trained with some of the tower's parameters (``clip_head.tune_layers``) carries
     their new values (``tower_names``, ``tower_sizes``, ``tower_values``), which replace the
-    tower's own (see TowerDelta)."""
+    tower's own (see TowerDelta). A head with a patch part (``patch_*`` arrays, see
+    PatchHead) adds the pooled scores of one layer's patch tokens to the logit."""
 
     scores_each_crop = True
 
@@ -43,6 +48,7 @@ class ClipHeadDetector(Detector):
             # the tower's input size (a head file without one was trained at 224)
             self.size = int(w["size"]) if "size" in w else CLIP_SIZE
             self.delta = read_delta(w, path) if "tower_names" in w else None
+            self.patch = PatchHead.read(w, path) if "patch_coef" in w else None
         self.features = tuple(names)
         check_features(self.features)
         check_size(self.size)
@@ -66,11 +72,25 @@ class ClipHeadDetector(Detector):
         return cls(read_cfg(cfg_path), directory=cfg_path.parent)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
-        x = clip_features(
-            crops, threads=self.threads, features=self.features, size=self.size, delta=self.delta
+        if self.patch is None:
+            x = clip_features(
+                crops,
+                threads=self.threads,
+                features=self.features,
+                size=self.size,
+                delta=self.delta,
+            )
+            return ((x.astype(np.float64) - self.mu) / self.sigma) @ self.coef + self.intercept
+        x, patches = clip_features_and_patches(
+            crops,
+            layers=self.patch.layers,
+            threads=self.threads,
+            features=self.features,
+            size=self.size,
+            delta=self.delta,
         )
-        x = x.astype(np.float64)
-        return ((x - self.mu) / self.sigma) @ self.coef + self.intercept
+        whole = ((x.astype(np.float64) - self.mu) / self.sigma) @ self.coef + self.intercept
+        return whole + self.patch.pool(self.patch.scores(patches))
 
     def score(self, faces: Faces) -> np.ndarray:
         self._check_crops(faces)
@@ -101,3 +121,99 @@ def read_delta(w: Any, path: Path) -> TowerDelta:
         )
     ends = np.cumsum(sizes)
     return TowerDelta.of({n: flat[e - k : e] for n, k, e in zip(names, sizes, ends, strict=True)})
+
+
+@dataclass(frozen=True)
+class PatchHead:
+    """The patch part of a CLIP head: every patch of the face, described by its tokens
+    after the layers ``layers`` (concatenated, standardised by ``mu`` and ``sigma``), gets
+    a logit of where the face looks manipulated: ``coef . t + intercept``, or with a hidden
+    layer (``w1``, ``b1``) ``coef . gelu(t @ w1 + b1) + intercept``. A face's patch logits
+    are pooled by a soft maximum, ``tau * log(mean(exp(s / tau)))``: one strongly
+    suspicious patch counts, as a blend boundary or a re-rendered mouth shows in a few
+    patches only (unmask.train.patch_head trains it)."""
+
+    layers: tuple[int, ...]
+    mu: np.ndarray
+    sigma: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    tau: float
+    w1: np.ndarray | None = None
+    b1: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if not self.layers or not all(1 <= k <= CLIP_LAYERS for k in self.layers):
+            raise WeightsError(
+                f"CLIP patch head: expected layers from 1 to {CLIP_LAYERS}; got {list(self.layers)}"
+            )
+        width = CLIP_WIDTH * len(self.layers)
+        hidden = width if self.w1 is None else self.w1.shape[1]
+        shapes_ok = self.mu.shape == self.sigma.shape == (width,) and self.coef.shape == (hidden,)
+        if self.w1 is not None:
+            shapes_ok &= (
+                self.w1.shape[0] == width and self.b1 is not None and self.b1.shape == (hidden,)
+            )
+        if not shapes_ok:
+            raise WeightsError(
+                f"CLIP patch head: expected {width} means and scales for layers {list(self.layers)} "
+                f"and matching weights; got {self.mu.shape}, {self.sigma.shape}, "
+                f"{None if self.w1 is None else self.w1.shape}, {self.coef.shape}. Re-export the head"
+            )
+        if not self.tau > 0:
+            raise WeightsError(
+                f"CLIP patch head: expected a pooling temperature > 0; got {self.tau}"
+            )
+
+    @classmethod
+    def read(cls, w: Any, path: Path) -> PatchHead:
+        try:
+            hidden = "patch_w1" in w
+            return cls(
+                layers=tuple(int(k) for k in np.atleast_1d(w["patch_layers"])),
+                mu=w["patch_mu"].astype(np.float64),
+                sigma=w["patch_sigma"].astype(np.float64),
+                coef=w["patch_coef"].astype(np.float64),
+                intercept=float(w["patch_intercept"]),
+                tau=float(w["patch_tau"]),
+                w1=w["patch_w1"].astype(np.float64) if hidden else None,
+                b1=w["patch_b1"].astype(np.float64) if hidden else None,
+            )
+        except KeyError as e:
+            raise WeightsError(
+                f"{path}: its patch head lacks {e.args[0]!r}; re-export the head"
+            ) from None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The head file's arrays for this part (read back by :meth:`read`)."""
+        out: dict[str, np.ndarray] = {
+            "patch_layers": np.array(self.layers, np.int64),
+            "patch_mu": self.mu.astype(np.float32),
+            "patch_sigma": self.sigma.astype(np.float32),
+            "patch_coef": self.coef.astype(np.float32),
+            "patch_intercept": np.array(self.intercept, np.float32),
+            "patch_tau": np.array(self.tau, np.float32),
+        }
+        if self.w1 is not None and self.b1 is not None:
+            out |= {"patch_w1": self.w1.astype(np.float32), "patch_b1": self.b1.astype(np.float32)}
+        return out
+
+    def scores(self, patches: np.ndarray) -> np.ndarray:
+        """(n, patches) logits of (n, patches, width) patch tokens (the layers' tokens of
+        each patch side by side, in the order of ``layers``)."""
+        z = (patches.astype(np.float64) - self.mu) / self.sigma
+        if self.w1 is not None and self.b1 is not None:
+            z = gelu(z @ self.w1 + self.b1)
+        return z @ self.coef + self.intercept
+
+    def pool(self, scores: np.ndarray) -> np.ndarray:
+        """(n,) soft maximum of (n, patches) patch logits."""
+        s = scores / self.tau
+        top = s.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.exp(s - top).sum(axis=1))
+        return self.tau * (lse - np.log(scores.shape[1]))
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU in its tanh form (torch's ``gelu(approximate="tanh")``)."""
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
