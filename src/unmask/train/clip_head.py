@@ -23,6 +23,7 @@ from unmask.detectors._clip import (
     CLIP_SIZE,
     FEATURES,
     clip_features,
+    clip_features_and_patches,
     clip_features_and_tokens,
     feature_size,
 )
@@ -48,6 +49,7 @@ def extract_features(
     size: int = CLIP_SIZE,
     samples: str = "",
     tokens_layer: int = 0,
+    patch_layers: tuple[int, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every CLIP feature (FEATURES, in that order) of the tower run at ``size`` pixels and
     the label of every dataset sample, cached in chunks under ``cache``; see
@@ -55,7 +57,10 @@ def extract_features(
     samples (a fingerprint of the crop, data and augmentation settings); a chunk of another
     feature set, size or ``samples`` is computed again. ``tokens_layer`` > 0 also keeps
     every token after that layer (float16, the input of the layers ``clip_tune`` adapts),
-    or keeps those of an earlier layer already cached: :func:`load_tokens` reads them back."""
+    or keeps those of an earlier layer already cached: :func:`load_tokens` reads them back.
+    ``patch_layers`` also keeps the patch tokens after those layers (float16, side by side)
+    and each sample's patch targets (``unmask.train.patch_head.patch_targets`` of where
+    it was manipulated): :func:`load_patches` reads them back."""
     cache.mkdir(parents=True, exist_ok=True)
     feats, labels = [], []
     chunks = range(0, len(dataset), CHUNK)
@@ -69,18 +74,39 @@ def extract_features(
                 made_by = str(z["samples"]) if "samples" in z else ""
                 # tokens of an earlier layer serve too (clip_tune.advance carries them on)
                 has_tokens = not tokens_layer or 0 < int(z.get("tokens_layer", 0)) <= tokens_layer
+                has_patches = not patch_layers or (
+                    "patch_layers" in z and tuple(z["patch_layers"].tolist()) == patch_layers
+                )
                 if (
                     z["features"].shape[1] == WIDTH
                     and same_size == size
                     and made_by == samples
                     and has_tokens
+                    and has_patches
                 ):
                     f, y = z["features"], z["labels"]
         if f is None or y is None:
-            drawn = [dataset.sample(k) for k in range(start, min(start + CHUNK, len(dataset)))]
+            ks = range(start, min(start + CHUNK, len(dataset)))
+            if patch_layers:
+                from unmask.train.patch_head import patch_targets
+
+                masked = [dataset.sample_masked(k) for k in ks]
+                drawn = [(c, label) for c, label, _ in masked]
+                targets = np.stack([patch_targets(m, size) for _, _, m in masked])
+            else:
+                drawn = [dataset.sample(k) for k in ks]
             crops = np.stack([c for c, _ in drawn])
             extra: dict[str, Any] = {}
-            if tokens_layer:
+            if patch_layers:
+                f, patches = clip_features_and_patches(
+                    crops, layers=patch_layers, threads=threads, features=FEATURES, size=size
+                )
+                extra = {
+                    "patches": patches,
+                    "patch_layers": np.array(patch_layers, np.int64),
+                    "patch_targets": targets,
+                }
+            elif tokens_layer:
                 f, tokens = clip_features_and_tokens(
                     crops, layer=tokens_layer, threads=threads, features=FEATURES, size=size
                 )
@@ -106,6 +132,17 @@ def load_tokens(cache: Path, count: int) -> list[tuple[np.ndarray, int]]:
         with np.load(cache / f"{start:07d}.npz") as z:
             parts.append((z["tokens"], int(z["tokens_layer"])))
     return parts
+
+
+def load_patches(cache: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The patch tokens and patch targets :func:`extract_features` kept (``patch_layers``)
+    for the ``count`` samples of ``cache``, in sample order."""
+    patches, targets = [], []
+    for start in range(0, count, CHUNK):
+        with np.load(cache / f"{start:07d}.npz") as z:
+            patches.append(z["patches"])
+            targets.append(z["patch_targets"])
+    return np.concatenate(patches), np.concatenate(targets)
 
 
 def fit_head(

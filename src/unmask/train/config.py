@@ -81,7 +81,17 @@ class ClipHeadCfg:
     its last ``tune_layers`` layers and of its output (with ``tune_biases``, those layers'
     biases as well) are trained together with the fitted head for ``tune_epochs`` epochs
     of Adam at ``tune_lr``, on that layer's cached input tokens; the head ships their new
-    values and the int8 weights stay as they are."""
+    values and the int8 weights stay as they are.
+
+    ``patch_layers`` (layer numbers, e.g. ``[9]``) adds a patch head
+    (``unmask.train.patch_head``): every patch token of those layers (side by side) gets a
+    logit, supervised where the pseudo-fake's mask says the face was blended
+    (``patch_target``: ``boundary``, Face X-ray's 4M(1-M), or ``inside``, M itself;
+    weight ``patch_weight``), and their soft maximum (temperature ``patch_tau``) is added
+    to the linear head's logit; both parts are trained together for ``patch_epochs``
+    epochs of AdamW (``patch_lr``, ``patch_decay``, ``patch_batch``), the epoch with the
+    best validation AUC kept. ``patch_hidden`` > 0 puts a hidden layer of that width in
+    the patch scorer."""
 
     feature_sets: list[list[str]] = field(default_factory=lambda: [["embeds", "mean12"]])
     strengths: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1])
@@ -91,6 +101,15 @@ class ClipHeadCfg:
     tune_epochs: int = 2
     tune_lr: float = 3e-4
     tune_batch: int = 64
+    patch_layers: list[int] = field(default_factory=list)
+    patch_target: str = "boundary"
+    patch_weight: float = 1.0
+    patch_tau: float = 1.0
+    patch_hidden: int = 0
+    patch_epochs: int = 12
+    patch_lr: float = 1e-3
+    patch_decay: float = 1e-3
+    patch_batch: int = 128
 
 
 @dataclass(frozen=True)
@@ -288,6 +307,44 @@ def _check_clip_head(head: ClipHeadCfg, where: str) -> None:
         except WeightsError as err:
             raise ConfigError(f"{where}: clip_head.feature_sets: {err}") from None
     _check_tuning(head, where)
+    _check_patch(head, where)
+
+
+def _check_patch(head: ClipHeadCfg, where: str) -> None:
+    from unmask.detectors._clip import CLIP_LAYERS
+
+    if not head.patch_layers:
+        return
+    if not all(1 <= k <= CLIP_LAYERS for k in head.patch_layers) or len(
+        set(head.patch_layers)
+    ) != len(head.patch_layers):
+        raise ConfigError(
+            f"{where}: clip_head.patch_layers: expected distinct layer numbers from 1 to "
+            f"{CLIP_LAYERS}; got {head.patch_layers}"
+        )
+    if head.tune_layers:
+        raise ConfigError(
+            f"{where}: clip_head.patch_layers and tune_layers cannot be combined (the patch "
+            "head reads the frozen tower's tokens); set one of them"
+        )
+    if head.patch_target not in ("boundary", "inside"):
+        raise ConfigError(
+            f"{where}: clip_head.patch_target: expected 'boundary' or 'inside'; got "
+            f"{head.patch_target!r}"
+        )
+    positive = {
+        "patch_tau": head.patch_tau,
+        "patch_epochs": head.patch_epochs,
+        "patch_lr": head.patch_lr,
+        "patch_batch": head.patch_batch,
+    }
+    bad = {k: v for k, v in positive.items() if not v > 0}
+    if bad or head.patch_weight < 0 or head.patch_decay < 0 or head.patch_hidden < 0:
+        raise ConfigError(
+            f"{where}: clip_head.patch_*: expected patch_tau, patch_epochs, patch_lr and "
+            f"patch_batch > 0 and patch_weight, patch_decay and patch_hidden >= 0; got "
+            f"{bad or {'patch_weight': head.patch_weight, 'patch_decay': head.patch_decay, 'patch_hidden': head.patch_hidden}}"
+        )
 
 
 def _check_tuning(head: ClipHeadCfg, where: str) -> None:

@@ -362,6 +362,7 @@ def _train_clip_head(
     samples = _samples_fingerprint(cfg)
     tune_layers = cfg.clip_head.tune_layers
     tokens_layer = CLIP_LAYERS - tune_layers if tune_layers else 0
+    patch_layers = tuple(cfg.clip_head.patch_layers)
     draws, caches = [], []
     for view in range(cfg.clip_head.views):
         # view 0 keeps the cache folder of runs from before views were offered
@@ -375,6 +376,7 @@ def _train_clip_head(
                 size=size,
                 samples=samples,
                 tokens_layer=tokens_layer,
+                patch_layers=patch_layers,
             )
         )
         caches.append((where, len(draws[-1][1])))
@@ -383,7 +385,13 @@ def _train_clip_head(
     y_train = np.concatenate([y for _, y in draws])
     val_cache = cfg.run_dir / "features" / "val"
     x_val, y_val = extract_features(
-        val_ds, val_cache, threads=threads, size=size, samples=samples, tokens_layer=tokens_layer
+        val_ds,
+        val_cache,
+        threads=threads,
+        size=size,
+        samples=samples,
+        tokens_layer=tokens_layer,
+        patch_layers=patch_layers,
     )
     head, scores = fit_head(
         x_train,
@@ -417,6 +425,23 @@ def _train_clip_head(
             f"; LayerNorms{' and biases' if cfg.clip_head.tune_biases else ''} of its last "
             f"{tune_layers} layers and output tuned with the head) + logistic",
         )
+    if patch_layers:
+        head, val_logits, patched = _fit_patch_head(
+            cfg, head, x_train, caches, y_train, x_val, val_cache, y_val
+        )
+        metrics = {"linear_val_frame_auc": metrics.pop("val_frame_auc"), **metrics, **patched}
+        metrics["val_frame_auc"] = round(
+            val_metrics(val_logits, y_val.astype(np.float64))["val_auc"], 4
+        )
+        ch = cfg.clip_head
+        architecture = architecture.replace(
+            ") + L2 logistic regression on ",
+            ") + a patch head on the patch tokens of layer"
+            f"{'s' if len(patch_layers) > 1 else ''} {', '.join(map(str, patch_layers))} "
+            f"({'linear' if not ch.patch_hidden else f'{ch.patch_hidden} hidden units'}, "
+            f"supervised by the pseudo-fakes' blending {ch.patch_target}, soft-maximum pooled) "
+            "beside a linear head on ",
+        )
     export_dir.mkdir(parents=True, exist_ok=True)
     path = save_head(head, export_dir / f"{cfg.name}.npz")
     return _Trained(
@@ -427,6 +452,53 @@ def _train_clip_head(
         metrics=metrics,
         fit={"n_train": len(y_train), "n_val": len(y_val), "views": cfg.clip_head.views},
     )
+
+
+def _fit_patch_head(
+    cfg: TrainConfig,
+    head: dict[str, np.ndarray],
+    x_train: np.ndarray,
+    caches: list[tuple[Path, int]],
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    val_cache: Path,
+    y_val: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """The linear head's features (the set fit_head chose) and a patch head on the cached
+    patch tokens, trained together (unmask.train.patch_head)."""
+    from unmask.train.clip_head import columns, load_patches
+    from unmask.train.patch_head import fit_patch_head
+
+    ch = cfg.clip_head
+    names = [str(n) for n in head["features"]]
+    idx = columns(names)
+    parts = [load_patches(where, n) for where, n in caches]
+    patches = np.concatenate([p for p, _ in parts])
+    targets = np.concatenate([t for _, t in parts])
+    del parts
+    patches_val, _ = load_patches(val_cache, len(y_val))
+    fitted, val_logits, history = fit_patch_head(
+        x_train[:, idx].astype(np.float64),
+        patches,
+        targets,
+        y_train,
+        x_val[:, idx].astype(np.float64),
+        patches_val,
+        y_val,
+        layers=ch.patch_layers,
+        target=ch.patch_target,
+        weight=ch.patch_weight,
+        tau=ch.patch_tau,
+        hidden=ch.patch_hidden,
+        epochs=ch.patch_epochs,
+        lr=ch.patch_lr,
+        decay=ch.patch_decay,
+        batch=ch.patch_batch,
+        seed=cfg.seed,
+        checkpoints=cfg.run_dir,
+    )
+    out = {k: v for k, v in head.items() if k in ("features", "size", "strength")}
+    return {**out, **fitted}, val_logits, {"patch_history": history}
 
 
 def _tune_tower(
