@@ -100,11 +100,14 @@ def _serial_opencv(active: bool) -> Iterator[None]:
 def pseudo_videos(
     faces: FaceSet, logits: np.ndarray, labels: np.ndarray, blended: np.ndarray
 ) -> list[tuple[np.ndarray, int]]:
-    """Group validation face logits into "videos": the faces of one source file (real as
-    is, or all self-blended), so aggregation rules and calibration see video-level scores."""
-    groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
-    for k, (src, b) in enumerate(zip(faces.sources, blended, strict=True)):
-        groups[(str(src), bool(b))].append(k)
+    """Group validation face logits into "videos": the faces of one person in one source
+    file (real as is, or all self-blended), so aggregation rules and calibration see
+    video-level scores. (File names alone repeat across FaceForensics++'s method folders,
+    whose crops would otherwise make "videos" of reals and fakes together.)"""
+    groups: dict[tuple[str, str, bool], list[int]] = defaultdict(list)
+    keys = zip(faces.identities, faces.sources, blended, strict=True)
+    for k, (who, src, b) in enumerate(keys):
+        groups[(str(who), str(src), bool(b))].append(k)
     return [(logits[idx], int(labels[idx[0]])) for idx in map(np.asarray, groups.values())]
 
 
@@ -158,6 +161,7 @@ def prepare(cfg: TrainConfig) -> tuple[Any, Any, FaceSet]:
         "seed": cfg.seed,
         "p_fake_from_real": cfg.sbi.p_fake_from_real,
         "p_warp": cfg.sbi.p_warp,
+        "p_mouth": cfg.sbi.p_mouth,
     }
     train_ds = FaceDataset(
         train_faces, sbi=cfg.sbi.enabled, augment=cfg.augment, train=True, **common
@@ -592,6 +596,8 @@ def _describe_data(cfg: TrainConfig) -> str:
         kind = "self-blended"
         if cfg.sbi.p_warp > 0:
             kind = f"self-blended or ({cfg.sbi.p_warp:.0%}) self-reenacted"
+        if cfg.sbi.p_mouth > 0:
+            kind += f" or ({cfg.sbi.p_mouth:.0%} of the rest) mouth-retrieved"
         sbi = f"; {kind} pseudo-fakes from {each} real face"
     return "; ".join(p for p in parts if p) + sbi
 
