@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tests._media import astronaut
+from unmask.errors import UnmaskError
 from unmask.faces import RetinaFace
 from unmask.train.faceset import BASE_SIZE, _base_geometry, _to_base, final_crop
 
@@ -22,3 +23,18 @@ def base() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _to_base(box.reshape(2, 2), origin, side).ravel(),
         _to_base(det.landmarks[0], origin, side),
     )
+
+
+@pytest.fixture(scope="module")
+def mesh(base: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """The test face's 468-point mesh in base-crop pixels (skips without mediapipe)."""
+    try:
+        from unmask.forge.landmarks import FaceMesh
+
+        with FaceMesh(video=False) as fm:
+            points = fm.landmarks_one(base[0])
+    except UnmaskError as err:
+        pytest.skip(f"no face mesh here ({err})")
+    if points is None:
+        pytest.skip("the face mesh found no face in the test image")
+    return np.asarray(points, np.float32)

@@ -6,25 +6,11 @@ import numpy as np
 import pytest
 import yaml
 
-from unmask.errors import ConfigError, UnmaskError
+from unmask.errors import ConfigError
 from unmask.train.config import load_config
 from unmask.train.faceset import BASE_SIZE, FaceSet, final_crop
 from unmask.train.sbi import self_blend
 from unmask.train.warp import _controls_mesh, _dense_field, self_warp
-
-
-@pytest.fixture(scope="module")
-def mesh(base: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    try:
-        from unmask.forge.landmarks import FaceMesh
-
-        with FaceMesh(video=False) as fm:
-            points = fm.landmarks_one(base[0])
-    except UnmaskError as err:
-        pytest.skip(f"no face mesh here ({err})")
-    if points is None:
-        pytest.skip("the face mesh found no face in the test image")
-    return np.asarray(points, np.float32)
 
 
 def test_warp_moves_the_mouth_and_leaves_the_rest(

@@ -41,6 +41,9 @@ class SbiCfg:
     # the share of those pseudo-fakes that are self-reenacted (the expression warped,
     # unmask.train.warp) instead of self-blended; 0 is the SBI recipe as published
     p_warp: float = 0.0
+    # of the rest, the share given the mouth of another frame of the same video
+    # (unmask.train.mouth: Face2Face's mouth retrieval from real footage); 0: none
+    p_mouth: float = 0.0
 
 
 @dataclass(frozen=True)

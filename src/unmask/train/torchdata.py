@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from unmask.train.augment import Degradations
 from unmask.train.config import AugmentCfg
 from unmask.train.faceset import FaceSet, final_crop
+from unmask.train.mouth import self_mouth
 from unmask.train.sbi import self_blend
 from unmask.train.warp import self_warp
 
@@ -43,7 +44,9 @@ def jitter_box(box: np.ndarray, amount: float, rng: np.random.Generator) -> np.n
 
 class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Each face as itself (its label) and, for real faces with ``sbi``, a pseudo-fake:
-    self-blended, or self-reenacted (``warp``) with probability ``p_warp``. With
+    self-blended, or self-reenacted (``warp``) with probability ``p_warp``, or (of the
+    others, with probability ``p_mouth``) given the mouth of another face of its source
+    video (``mouth``; the face itself, moved, where the source has no other). With
     ``p_fake_from_real`` < 1 only that share of the real faces (a fixed draw from the
     seed) yields one.
 
@@ -64,9 +67,11 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         train: bool = True,
         p_fake_from_real: float = 1.0,
         p_warp: float = 0.0,
+        p_mouth: float = 0.0,
     ) -> None:
         self.faces = faces
-        self.p_warp = p_warp
+        self.p_warp, self.p_mouth = p_warp, p_mouth
+        self.donors = _donors(faces) if p_mouth > 0 else {}
         self.size, self.margin, self.align = size, margin, align
         self.augment = augment if train else None
         self.degrade = degradations_from(augment) if (augment and train) else None
@@ -110,8 +115,15 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if blend:
             # no draw when p_warp is 0, so the published recipe's samples stay as they were
             warp = self.p_warp > 0 and rng.random() < self.p_warp
-            make = self_warp if warp else self_blend
-            img, where = make(img, mesh, f.landmarks[i], rng=rng)
+            mouth = not warp and self.p_mouth > 0 and rng.random() < self.p_mouth
+            if mouth and mesh is not None:
+                others = self.donors.get(i, [])
+                j = others[int(rng.integers(len(others)))] if others else None
+                donor = None if j is None else (f.crops[j], f.mesh[j])
+                img, where = self_mouth(img, mesh, *(donor or (None, None)), rng=rng)
+            else:
+                make = self_warp if warp else self_blend
+                img, where = make(img, mesh, f.landmarks[i], rng=rng)
             label = 1
         box, lm = f.boxes[i], f.landmarks[i]
         if self.augment:
@@ -137,3 +149,15 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         crop, label = self.sample(k)
         return torch.from_numpy(crop), torch.tensor(float(label))
+
+
+def _donors(faces: FaceSet) -> dict[int, list[int]]:
+    """For each real face with a mesh, the other real faces with a mesh of the same person
+    in the same source file (the frames of one video): the mouths a mouth-retrieval
+    pseudo-fake may take. (File names alone repeat across FaceForensics++'s folders.)"""
+    by_source: dict[tuple[str, str], list[int]] = {}
+    ok = np.isfinite(faces.mesh).all(axis=(1, 2)) & (faces.labels == 0)
+    for i in np.flatnonzero(ok):
+        key = (str(faces.identities[i]), str(faces.sources[i]))
+        by_source.setdefault(key, []).append(int(i))
+    return {i: [j for j in group if j != i] for group in by_source.values() for i in group}
