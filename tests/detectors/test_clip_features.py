@@ -172,6 +172,8 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
     with np.load(export / "tinyclip.npz") as head:
         kept = [str(n) for n in head["features"]]
         assert int(head["size"]) == 160
+        # a head with patch-mean features gets the real-face baseline of its heatmaps
+        assert ("heatmap_base" in head) == ("mean12" in kept)
     assert kept in (["embeds", "mean12"], ["cls3"])
     assert det["architecture"].endswith(", ".join(kept))
     assert "run at 160 pixels" in det["architecture"] and det["input_size"] == 160
@@ -192,3 +194,5 @@ def test_unmask_train_clip_head_keeps_the_best_feature_set(tmp_path: Path) -> No
     assert detector.features == tuple(kept) and detector.size == 160
     crops = np.random.default_rng(3).integers(0, 256, (2, 160, 160, 3), dtype=np.uint8)
     assert detector.logits(crops).shape == (2,)
+    maps = detector.heatmaps(crops)
+    assert (maps is not None and maps.shape == (2, 10, 10)) == ("mean12" in kept)

@@ -168,6 +168,18 @@ class Detector(abc.ABC):
         p = np.clip(self.score(_as_faces(crops)).astype(np.float64), 1e-7, 1 - 1e-7)
         return np.log(p) - np.log1p(-p)
 
+    def heatmaps(self, crops: np.ndarray) -> np.ndarray | None:
+        """Where in each crop the logit comes from, or None for a detector that cannot say.
+
+        A (n, rows, cols) float32 map of log-odds terms on a grid laid over the crop, the
+        part of each crop's logit that is a mean over regions of the crop:
+        ``logits(crops) == rest + maps.mean(axis=(1, 2))`` holds up to rounding, ``rest`` being
+        what no region owns (a term of the whole image). A positive cell pushes the crop
+        towards FAKE, a negative one towards REAL. Detectors that can decompose their logit
+        this way override it.
+        """
+        return None
+
     def _check_crops(self, faces: Faces) -> None:
         size = self.cfg.input_size
         if len(faces) and faces.crop_size != (size, size):

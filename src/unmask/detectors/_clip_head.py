@@ -11,6 +11,7 @@ import numpy as np
 from unmask.detectors._base import Detector, DetectorCfg, read_cfg, verified_weights
 from unmask.detectors._clip import (
     CLIP_LAYERS,
+    CLIP_PATCH,
     CLIP_SIZE,
     CLIP_WIDTH,
     LEGACY_FEATURES,
@@ -32,7 +33,15 @@ class ClipHeadDetector(Detector):
     A head trained with some of the tower's parameters (``clip_head.tune_layers``) carries
     their new values (``tower_names``, ``tower_sizes``, ``tower_values``), which replace the
     tower's own (see TowerDelta). A head with a patch part (``patch_*`` arrays, see
-    PatchHead) adds the pooled scores of one layer's patch tokens to the logit."""
+    PatchHead) adds the pooled scores of one layer's patch tokens to the logit.
+
+    Its heatmaps are exact: a ``mean<k>`` feature is the mean of layer k's patch tokens, so
+    its share of the linear logit is the mean over patches of each patch's own term,
+    ``coef . (token - mu) / sigma``. The map holds these terms less their mean over real
+    faces at the same place (``heatmap_base``, kept in the head file), one cell per 16-pixel
+    patch (10 x 10 at 160 pixels): without the baseline, the background and the face's
+    outline would colour every face alike. The baseline's mean, the other features
+    (``embeds``, ``cls``, ``std``, ``max``) and a patch part are terms of the whole face."""
 
     scores_each_crop = True
 
@@ -49,9 +58,17 @@ class ClipHeadDetector(Detector):
             self.size = int(w["size"]) if "size" in w else CLIP_SIZE
             self.delta = read_delta(w, path) if "tower_names" in w else None
             self.patch = PatchHead.read(w, path) if "patch_coef" in w else None
+            # the mean patch terms of real faces (unmask.train.heatmap_base)
+            self.base = w["heatmap_base"].astype(np.float64) if "heatmap_base" in w else None
         self.features = tuple(names)
         check_features(self.features)
         check_size(self.size)
+        grid = self.size // CLIP_PATCH
+        if self.base is not None and self.base.shape != (grid, grid):
+            raise WeightsError(
+                f"{path}: expected a {grid}x{grid} heatmap baseline for {self.size}-pixel "
+                f"crops; got shape {self.base.shape}. Re-export the head"
+            )
         if not self.mu.shape == self.sigma.shape == self.coef.shape == (feature_size(names),):
             raise WeightsError(
                 f"{path}: expected {feature_size(names)} coefficients for the features "
@@ -92,11 +109,72 @@ class ClipHeadDetector(Detector):
         whole = ((x.astype(np.float64) - self.mu) / self.sigma) @ self.coef + self.intercept
         return whole + self.patch.pool(self.patch.scores(patches))
 
+    def heatmaps(self, crops: np.ndarray) -> np.ndarray | None:
+        """(n, g, g) per-patch terms of the ``mean<k>`` features less the head's real-face
+        baseline (see the class); None for a head without ``mean<k>`` features or without
+        a baseline (one exported before baselines were kept)."""
+        if self.base is None:
+            return None
+        terms = patch_terms(
+            crops,
+            features=self.features,
+            mu=self.mu,
+            sigma=self.sigma,
+            coef=self.coef,
+            size=self.size,
+            delta=self.delta,
+            threads=self.threads,
+        )
+        if terms is None:
+            return None
+        grid = self.size // CLIP_PATCH
+        return (terms - self.base.ravel()).reshape(len(crops), grid, grid).astype(np.float32)
+
     def score(self, faces: Faces) -> np.ndarray:
         self._check_crops(faces)
         if not len(faces):
             return np.zeros(0, np.float32)
         return (1.0 / (1.0 + np.exp(-self.logits(faces.crops)))).astype(np.float32)
+
+
+def patch_terms(
+    crops: np.ndarray,
+    *,
+    features: tuple[str, ...],
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    coef: np.ndarray,
+    size: int,
+    delta: TowerDelta | None = None,
+    threads: int = 0,
+) -> np.ndarray | None:
+    """(n, patches) float64: each patch's share of a linear head's ``mean<k>`` terms,
+    ``sum over k of coef_k . (token_k - mu_k) / sigma_k``, whose mean over the patches is
+    those features' part of the logit exactly; None when ``features`` has no ``mean<k>``."""
+    columns = _mean_columns(features)
+    if not columns:
+        return None
+    layers = tuple(columns)
+    _, patches = clip_features_and_patches(
+        crops, layers=layers, threads=threads, features=features, size=size, delta=delta
+    )
+    terms = np.zeros(patches.shape[:2], np.float64)
+    for j, k in enumerate(layers):
+        cols = columns[k]
+        tokens = patches[:, :, j * CLIP_WIDTH : (j + 1) * CLIP_WIDTH].astype(np.float64)
+        terms += ((tokens - mu[cols]) / sigma[cols]) @ coef[cols]
+    return terms
+
+
+def _mean_columns(features: tuple[str, ...]) -> dict[int, slice]:
+    """Layer k -> the columns of feature ``mean<k>`` among ``features``."""
+    out, start = {}, 0
+    for name in features:
+        width = feature_size([name])
+        if name.startswith("mean"):
+            out[int(name[len("mean") :])] = slice(start, start + width)
+        start += width
+    return out
 
 
 def delta_arrays(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

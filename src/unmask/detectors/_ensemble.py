@@ -62,6 +62,25 @@ class EnsembleDetector(Detector):
         )
         return stacked @ self.weights + self.bias
 
+    def heatmaps(self, crops: np.ndarray) -> np.ndarray | None:
+        """The weighted sum of the members' maps, each resized to the finest member grid
+        (bilinear, which keeps a map's mean up to resampling); members without a map, and
+        the bias, are terms of the whole face. None when no member has one."""
+        maps = [
+            (w, m.heatmaps(downscaled(crops, m.cfg.input_size)))
+            for w, m in zip(self.weights, self.members, strict=True)
+        ]
+        present = [(w, h) for w, h in maps if h is not None]
+        if not present:
+            return None
+        rows = max(h.shape[1] for _, h in present)
+        cols = max(h.shape[2] for _, h in present)
+        out = np.zeros((len(crops), rows, cols), np.float64)
+        for w, h in present:
+            for k, cell in enumerate(h):
+                out[k] += w * cv2.resize(cell, (cols, rows), interpolation=cv2.INTER_LINEAR)
+        return out.astype(np.float32)
+
     def score(self, faces: Faces) -> np.ndarray:
         self._check_crops(faces)
         if not len(faces):

@@ -360,6 +360,7 @@ def _train_clip_head(
     ``clip_head.tune_layers``, the tower's last layers adapted with it (_tune_tower)."""
     from unmask.detectors._clip import CLIP_LAYERS
     from unmask.train.clip_head import extract_features, fit_head, head_logits, save_head
+    from unmask.train.heatmap_base import heatmap_base, real_crops
     from unmask.train.loop import val_metrics
 
     threads, size = cfg.optim.threads, cfg.input_size
@@ -446,6 +447,11 @@ def _train_clip_head(
             f"supervised by the pseudo-fakes' blending {ch.patch_target}, soft-maximum pooled) "
             "beside a linear head on ",
         )
+    # the spatial prior a heatmap is shown against (a split without real faces has none)
+    if (val_ds.labels() == 0).any():
+        base = heatmap_base(head, real_crops(val_ds, seed=cfg.seed), threads=threads)
+        if base is not None:
+            head = {**head, "heatmap_base": base}
     export_dir.mkdir(parents=True, exist_ok=True)
     path = save_head(head, export_dir / f"{cfg.name}.npz")
     return _Trained(
