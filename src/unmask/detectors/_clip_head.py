@@ -51,12 +51,9 @@ class ClipHeadDetector(Detector):
         super().__init__(cfg)
         path = verified_weights(cfg, directory)
         with np.load(path) as w:
-            names = [str(n) for n in w["features"]] if "features" in w else LEGACY_FEATURES
+            names, self.size, self.delta = tower_settings(w, path)
             self.mu, self.sigma = w["mu"].astype(np.float64), w["sigma"].astype(np.float64)
             self.coef, self.intercept = w["coef"].astype(np.float64), float(w["intercept"])
-            # the tower's input size (a head file without one was trained at 224)
-            self.size = int(w["size"]) if "size" in w else CLIP_SIZE
-            self.delta = read_delta(w, path) if "tower_names" in w else None
             self.patch = PatchHead.read(w, path) if "patch_coef" in w else None
             # the mean patch terms of real faces (unmask.train.heatmap_base)
             self.base = w["heatmap_base"].astype(np.float64) if "heatmap_base" in w else None
@@ -135,6 +132,15 @@ class ClipHeadDetector(Detector):
         if not len(faces):
             return np.zeros(0, np.float32)
         return (1.0 / (1.0 + np.exp(-self.logits(faces.crops)))).astype(np.float32)
+
+
+def tower_settings(w: Any, path: Path) -> tuple[tuple[str, ...], int, TowerDelta | None]:
+    """What a head file asks of the tower: the features its coefficients read, the input
+    size and the tower delta, each with the default of files made before it was kept
+    (LEGACY_FEATURES, 224 pixels, the frozen tower)."""
+    names = tuple(str(n) for n in w["features"]) if "features" in w else tuple(LEGACY_FEATURES)
+    size = int(w["size"]) if "size" in w else CLIP_SIZE
+    return names, size, read_delta(w, path) if "tower_names" in w else None
 
 
 def patch_terms(

@@ -52,14 +52,10 @@ def heatmap_base(
     """(g, g) float32: the mean per-patch term of ``head`` (the arrays of a CLIP head file)
     over ``crops``; None for a head without ``mean<k>`` features (it has no heatmaps)."""
     from unmask._progress import progress
-    from unmask.detectors._clip import CLIP_PATCH, CLIP_SIZE, LEGACY_FEATURES
-    from unmask.detectors._clip_head import patch_terms, read_delta
+    from unmask.detectors._clip import CLIP_PATCH
+    from unmask.detectors._clip_head import patch_terms, tower_settings
 
-    features = (
-        tuple(str(n) for n in head["features"]) if "features" in head else tuple(LEGACY_FEATURES)
-    )
-    size = int(head["size"]) if "size" in head else CLIP_SIZE
-    delta = read_delta(head, Path("the head")) if "tower_names" in head else None
+    features, size, delta = tower_settings(head, Path("the head"))
     arrays = {k: np.asarray(head[k], np.float64) for k in ("mu", "sigma", "coef")}
     total, seen = None, 0
     batches = range(0, len(crops), BATCH)
