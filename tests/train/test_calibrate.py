@@ -3,6 +3,7 @@ log loss on the new videos, the refit written beside."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +15,12 @@ from unmask.calibration import CalibrationCfg, PlattCalibrator
 from unmask.detectors import AggregationCfg, DetectorCfg, load_cfg
 from unmask.eval.metrics import log_loss
 from unmask.scanner import Scanner
-from unmask.train.calibrate import leave_one_out_log_loss, recalibrate, video_logits
+from unmask.train.calibrate import (
+    leave_one_out_log_loss,
+    recalibrate,
+    scan_key,
+    video_logits,
+)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "unmask" / "samples"
 
@@ -141,3 +147,20 @@ def test_a_set_of_one_class_names_itself(tmp_path: Path) -> None:
     (part / "metadata.json").write_text(json.dumps({"a.mp4": {"label": "REAL", "split": "train"}}))
     with pytest.raises(DatasetError, match=r"reals: calibration needs both real and fake videos"):
         recalibrate("spectrum", [tmp_path / "reals"], out=tmp_path, rules=["mean"], clip=0.02)
+
+
+def test_the_scan_cache_is_per_scoring_config_not_per_calibration() -> None:
+    cfg = load_cfg("clip_fast")
+    key = scan_key(cfg)
+    assert len(key) == 12 and scan_key(load_cfg("clip_fast")) == key
+    # what changes a face logit changes the key ...
+    for change in (
+        {"test_time_flip": True},
+        {"max_faces_per_track": 8},
+        {"margin": 0.3},
+        {"sha256": "0" * 64},
+    ):
+        assert scan_key(dataclasses.replace(cfg, **change)) != key, change
+    # ... what only turns face logits into a video probability does not
+    refit = dataclasses.replace(cfg, calibration=CalibrationCfg(method="platt", a=2.0, b=0.1))
+    assert scan_key(refit) == key

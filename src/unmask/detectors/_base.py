@@ -6,6 +6,7 @@ import abc
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -49,6 +50,8 @@ class DetectorCfg:
     threshold: float = 0.5
     # classify at most this many faces per track, evenly spaced in time (slow detectors)
     max_faces_per_track: int | None = None
+    # score each crop and its mirror image and average the two logits (twice the work)
+    test_time_flip: bool = False
     license: str = ""
     trained_on: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +90,17 @@ def _as_faces(crops: np.ndarray) -> Faces:
         score=np.ones(n),
         landmarks=np.zeros((n, 5, 2)),
     )
+
+
+def flip_averaged(
+    logits: Callable[[np.ndarray], np.ndarray], crops: np.ndarray, flip: bool
+) -> np.ndarray:
+    """``logits(crops)``, or with ``flip`` the mean of the logits of each crop and of its
+    mirror image (left and right swapped), both run in one call."""
+    if not flip or not len(crops):
+        return logits(crops)
+    both = logits(np.concatenate([crops, crops[:, :, ::-1]]))
+    return (both[: len(crops)] + both[len(crops) :]) / 2
 
 
 def weights_dir() -> Path:
@@ -142,6 +156,9 @@ class Detector(abc.ABC):
     It owns its preprocessing (from ``cfg``); it does not compute metrics or keep state
     between calls. Crops arrive at ``cfg.input_size`` with ``cfg.margin``.
 
+    ``flips`` is True for detectors that average each crop's logit with its mirror image's
+    when ``cfg.test_time_flip`` is set; the others refuse that setting.
+
     ``scores_each_crop`` is True for detectors whose score for a crop depends on that crop
     alone (not on ``track_id``, nor on the other crops in the call): the scanner then
     scores faces while the video is still being decoded, before tracks are known, in
@@ -150,8 +167,16 @@ class Detector(abc.ABC):
     """
 
     scores_each_crop: bool = False
+    # True for detectors that honour ``cfg.test_time_flip`` (see flip_averaged)
+    flips: bool = False
 
     def __init__(self, cfg: DetectorCfg) -> None:
+        if cfg.test_time_flip and not self.flips:
+            raise ConfigError(
+                f"detector {cfg.name!r} ({type(self).__name__}): test_time_flip is for "
+                "detectors that score crops with one network (ONNX or CLIP heads); "
+                "set it on an ensemble's members, or remove it"
+            )
         self.cfg = cfg
 
     @property

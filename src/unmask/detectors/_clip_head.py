@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from unmask.detectors._base import Detector, DetectorCfg, read_cfg, verified_weights
+from unmask.detectors._base import (
+    Detector,
+    DetectorCfg,
+    flip_averaged,
+    read_cfg,
+    verified_weights,
+)
 from unmask.detectors._clip import (
     CLIP_LAYERS,
     CLIP_PATCH,
@@ -44,6 +50,7 @@ class ClipHeadDetector(Detector):
     (``embeds``, ``cls``, ``std``, ``max``) and a patch part are terms of the whole face."""
 
     scores_each_crop = True
+    flips = True
 
     def __init__(
         self, cfg: DetectorCfg, *, directory: Path | None = None, threads: int = 0
@@ -86,6 +93,9 @@ class ClipHeadDetector(Detector):
         return cls(read_cfg(cfg_path), directory=cfg_path.parent)
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
+        return flip_averaged(self._logits, crops, self.cfg.test_time_flip)
+
+    def _logits(self, crops: np.ndarray) -> np.ndarray:
         if self.patch is None:
             x = clip_features(
                 crops,
@@ -112,6 +122,17 @@ class ClipHeadDetector(Detector):
         a baseline (one exported before baselines were kept)."""
         if self.base is None:
             return None
+        if self.cfg.test_time_flip and len(crops):
+            # the mirror's map, mirrored back onto the crop: the mean of the two logits'
+            # maps, as the logit is the mean of the two
+            both = self._maps(np.concatenate([crops, crops[:, :, ::-1]]))
+            if both is None:
+                return None
+            return (both[: len(crops)] + both[len(crops) :, :, ::-1]) / 2
+        return self._maps(crops)
+
+    def _maps(self, crops: np.ndarray) -> np.ndarray | None:
+        assert self.base is not None
         terms = patch_terms(
             crops,
             features=self.features,

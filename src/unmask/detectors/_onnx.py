@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from unmask.detectors._base import Detector, DetectorCfg, read_cfg, verified_weights
+from unmask.detectors._base import (
+    Detector,
+    DetectorCfg,
+    flip_averaged,
+    read_cfg,
+    verified_weights,
+)
 from unmask.faces import Faces
 
 
@@ -18,6 +24,7 @@ class OnnxDetector(Detector):
     """
 
     scores_each_crop = True
+    flips = True
 
     @classmethod
     def from_export(cls, cfg_path: Path) -> OnnxDetector:
@@ -47,6 +54,11 @@ class OnnxDetector(Detector):
         self.batch_size = batch_size
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
+        return flip_averaged(self._logits, crops, self.cfg.test_time_flip)
+
+    def _logits(self, crops: np.ndarray) -> np.ndarray:
+        if not len(crops):
+            return np.zeros(0, np.float64)
         out = [
             self.session.run(
                 None, {self.input_name: np.ascontiguousarray(crops[i : i + self.batch_size])}

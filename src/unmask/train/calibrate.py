@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ from unmask._progress import progress
 from unmask.aggregate import aggregate_track, logit, video_logit
 from unmask.calibration import CalibrationCfg, PlattCalibrator
 from unmask.detectors import create_detector
-from unmask.detectors._base import AggregationCfg, Detector, weights_dir
+from unmask.detectors._base import AggregationCfg, Detector, DetectorCfg, weights_dir
 from unmask.errors import DatasetError
 from unmask.eval.datasets import read_dataset
 from unmask.eval.metrics import expected_calibration_error, log_loss, roc_auc
@@ -70,13 +71,28 @@ def face_logits_by_video(
     return out
 
 
+def scan_key(cfg: DetectorCfg) -> str:
+    """12 hex digits naming what a scan's face logits depend on in a detector config: its
+    weights and how it cuts, picks and scores faces (not its aggregation or calibration)."""
+    fields = {
+        "sha256": cfg.sha256,
+        "input_size": cfg.input_size,
+        "margin": cfg.margin,
+        "align": cfg.align,
+        "max_faces_per_track": cfg.max_faces_per_track,
+        "test_time_flip": cfg.test_time_flip,
+        "members": cfg.extra.get("members"),
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
 class _ScanCache:
-    """Face logits by video path in one JSON file per detector weights and frame count,
-    rewritten atomically after each video."""
+    """Face logits by video path in one JSON file per detector config (scan_key) and frame
+    count, rewritten atomically after each video."""
 
     def __init__(self, folder: Path, detector: Detector, frames: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{detector.name}-{detector.cfg.sha256[:12]}-{frames}f.json"
+        self.path = folder / f"{detector.name}-{scan_key(detector.cfg)}-{frames}f.json"
         self.videos: dict[str, list[list[float]] | None] = (
             json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
         )
