@@ -93,14 +93,22 @@ def _as_faces(crops: np.ndarray) -> Faces:
 
 
 def flip_averaged(
-    logits: Callable[[np.ndarray], np.ndarray], crops: np.ndarray, flip: bool
+    fn: Callable[[np.ndarray], np.ndarray],
+    crops: np.ndarray,
+    flip: bool,
+    *,
+    mirror_back: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """``logits(crops)``, or with ``flip`` the mean of the logits of each crop and of its
-    mirror image (left and right swapped), both run in one call."""
+    """``fn(crops)``, or with ``flip`` the mean of ``fn`` of each crop and of its mirror
+    image (left and right swapped), both run in one call. ``mirror_back`` puts an output
+    of a mirror image back onto its crop (a map over the crop has its columns reversed);
+    per-crop numbers such as logits need none."""
     if not flip or not len(crops):
-        return logits(crops)
-    both = logits(np.concatenate([crops, crops[:, :, ::-1]]))
-    return (both[: len(crops)] + both[len(crops) :]) / 2
+        return fn(crops)
+    n = len(crops)
+    both = fn(np.concatenate([crops, crops[:, :, ::-1]]))
+    mirrored = both[n:] if mirror_back is None else mirror_back(both[n:])
+    return (both[:n] + mirrored) / 2
 
 
 def weights_dir() -> Path:

@@ -120,18 +120,14 @@ class ClipHeadDetector(Detector):
         """(n, g, g) per-patch terms of the ``mean<k>`` features less the head's real-face
         baseline (see the class); None for a head without ``mean<k>`` features or without
         a baseline (one exported before baselines were kept)."""
-        if self.base is None:
+        if self.base is None or not _mean_columns(self.features):
             return None
-        if self.cfg.test_time_flip and len(crops):
-            # the mirror's map, mirrored back onto the crop: the mean of the two logits'
-            # maps, as the logit is the mean of the two
-            both = self._maps(np.concatenate([crops, crops[:, :, ::-1]]))
-            if both is None:
-                return None
-            return (both[: len(crops)] + both[len(crops) :, :, ::-1]) / 2
-        return self._maps(crops)
+        # with the flip, the mirror's map mirrored back: the map of the averaged logit
+        return flip_averaged(
+            self._maps, crops, self.cfg.test_time_flip, mirror_back=lambda m: m[:, :, ::-1]
+        )
 
-    def _maps(self, crops: np.ndarray) -> np.ndarray | None:
+    def _maps(self, crops: np.ndarray) -> np.ndarray:
         assert self.base is not None
         terms = patch_terms(
             crops,
@@ -143,8 +139,7 @@ class ClipHeadDetector(Detector):
             delta=self.delta,
             threads=self.threads,
         )
-        if terms is None:
-            return None
+        assert terms is not None  # heatmaps() checked for mean<k> features
         grid = self.size // CLIP_PATCH
         return (terms - self.base.ravel()).reshape(len(crops), grid, grid).astype(np.float32)
 
