@@ -147,3 +147,27 @@ def test_scoring_while_decoding_gives_the_same_verdict(
     # face that starts late makes thinning pick frames the guess may have skipped
     exact = limit is None or clip is face_clip
     assert early_det.seen == n_faces if exact else early_det.seen >= n_faces
+
+
+def test_tail_scores_on_the_widened_detector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once decoding has ended, a scanner that built its detector scores the rest on a copy
+    running on every core, with the same verdict as one whose detector was passed in."""
+    import unmask.scanner as scanner_module
+
+    monkeypatch.setattr(scanner_module, "usable_cpus", lambda: 4)
+    path = face_clip(tmp_path / "f.mp4")
+    built = Scanner("effnet_sbi", frames=8, threads=1)
+    assert built._wide is not None and built._wide.session is not built.detector.session
+    calls: list[int] = []
+    real_score = built._wide.score
+    built._wide.score = lambda faces: calls.append(len(faces)) or real_score(faces)  # type: ignore[method-assign]
+    passed = Scanner(create_detector("effnet_sbi", threads=1), frames=8, threads=1)
+    assert passed._wide is None
+    a, b = built.scan(path), passed.scan(path)
+    assert a.status == b.status == "ok" and sum(calls) > 0
+    assert a.p_fake == b.p_fake
+    assert [[f.p_fake for f in t.faces] for t in a.tracks] == [
+        [f.p_fake for f in t.faces] for t in b.tracks
+    ]

@@ -114,3 +114,19 @@ def test_scores_each_crop_means_companions_do_not_matter(name: str) -> None:
     if det.scores_each_crop:
         alone = np.concatenate([det.score(faces[i]) for i in range(4)])
         np.testing.assert_allclose(alone, together, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_with_threads_scores_the_same(name: str) -> None:
+    """The scanner's tail scores on the detector widened to the free cores, and timing
+    decides which faces reach the tail: a widened detector must score bit for bit alike."""
+    det = create_detector(name, threads=1)
+    faces = random_faces(det.cfg.input_size, n=4)
+    narrow = det.score(faces)
+    wide = det.with_threads(2)
+    if wide is None:  # numpy only: the scanner splits the crops over threads instead
+        assert name == "spectrum"
+        return
+    assert wide is not det and wide.cfg == det.cfg
+    np.testing.assert_array_equal(wide.score(faces), narrow)
+    np.testing.assert_array_equal(det.score(faces), narrow)  # the original is left alone

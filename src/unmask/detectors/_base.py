@@ -201,6 +201,14 @@ class Detector(abc.ABC):
         p = np.clip(self.score(_as_faces(crops)).astype(np.float64), 1e-7, 1 - 1e-7)
         return np.log(p) - np.log1p(-p)
 
+    def with_threads(self, threads: int) -> Detector | None:
+        """This detector running its networks on ``threads`` onnxruntime threads: the same
+        weights and the same scores, bit for bit, for when more cores are free (the
+        scanner's tail, once decoding has ended). None for a detector that cannot, which
+        is the default."""
+        del threads
+        return None
+
     def heatmaps(self, crops: np.ndarray) -> np.ndarray | None:
         """Where in each crop the logit comes from, or None for a detector that cannot say.
 

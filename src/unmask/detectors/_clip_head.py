@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,25 @@ class ClipHeadDetector(Detector):
             )
         self.threads = threads
         # load the tower now: a missing install fails before any file is scanned
+        self._load_tower()
+
+    def _load_tower(self) -> None:
         clip_features(
             np.zeros((0, self.size, self.size, 3), np.uint8),
-            threads=threads,
-            features=names,
+            threads=self.threads,
+            features=self.features,
             size=self.size,
             delta=self.delta,
         )
+
+    def with_threads(self, threads: int) -> ClipHeadDetector:
+        """The same head on a tower session with ``threads`` threads (built now, kept for
+        the process like every tower session); the tower's integer matmuls make its
+        features the same at any thread count."""
+        wide = copy.copy(self)
+        wide.threads = threads
+        wide._load_tower()
+        return wide
 
     @classmethod
     def from_export(cls, cfg_path: Path) -> ClipHeadDetector:

@@ -62,6 +62,14 @@ class EnsembleDetector(Detector):
         )
         return stacked @ self.weights + self.bias
 
+    def with_threads(self, threads: int) -> EnsembleDetector | None:
+        """The ensemble of its members' ``with_threads`` (they run one after another);
+        None when a member cannot."""
+        wide = [m.with_threads(threads) for m in self.members]
+        if any(m is None for m in wide):
+            return None
+        return type(self)(self.cfg, [m for m in wide if m is not None])
+
     def heatmaps(self, crops: np.ndarray) -> np.ndarray | None:
         """The weighted sum of the members' maps, each resized to the finest member grid
         (bilinear, which keeps a map's mean up to resampling); members without a map, and

@@ -52,6 +52,14 @@ class OnnxDetector(Detector):
         )
         self.input_name = self.session.get_inputs()[0].name
         self.batch_size = batch_size
+        self.directory = directory
+
+    def with_threads(self, threads: int) -> OnnxDetector:
+        """The same network in a second session with ``threads`` threads (its weights
+        checked and loaded again)."""
+        return type(self)(
+            self.cfg, batch_size=self.batch_size, threads=threads, directory=self.directory
+        )
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         return flip_averaged(self._logits, crops, self.cfg.test_time_flip)
