@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from unmask._progress import progress
+from unmask.detectors import create_detector
 from unmask.detectors._clip import clip_features
+from unmask.detectors._clip_head import ClipHeadDetector
 from unmask.eval.datasets import read_dataset
 from unmask.eval.metrics import roc_auc
 from unmask.faces import RetinaFace
@@ -119,10 +121,23 @@ def fit(x: np.ndarray, y: np.ndarray, strength: float) -> Callable[[np.ndarray],
     return lambda z: model.decision_function((z - mu) / sigma)
 
 
-def aucs(fake: np.ndarray, logit: np.ndarray, methods: np.ndarray) -> list[float]:
-    """AUC overall, then of each method's fakes against all reals."""
+def shipped_face_head() -> Callable[[np.ndarray], np.ndarray]:
+    """The shipped clip_fast head, which reads these face-view features (it was trained
+    with self-blended pseudo-fakes too)."""
+    det = create_detector("clip_fast")
+    assert isinstance(det, ClipHeadDetector)
+    crop = (det.features, det.size, det.cfg.margin, det.cfg.align)
+    if crop != (FEATURES, FACE_SIZE, 0.15, True) or det.patch or det.delta:
+        raise SystemExit("clip_fast no longer reads this study's face view; update the study")
+    return lambda z: ((z - det.mu) / det.sigma) @ det.coef + det.intercept
+
+
+def aucs(
+    fake: np.ndarray, logit: np.ndarray, methods: np.ndarray, names: tuple[str, ...] = METHODS
+) -> list[float]:
+    """AUC overall, then of the fakes of each of ``names`` against all reals."""
     out = [roc_auc(fake.astype(int), logit)]
-    for m in METHODS:
+    for m in names:
         keep = ~fake | (methods == m)
         out.append(roc_auc(fake[keep].astype(int), logit[keep]))
     return out
@@ -135,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "mouth_view")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--strength", type=float, default=0.003, help="L2 strength C")
+    parser.add_argument(
+        "--forge",
+        type=Path,
+        action="append",
+        default=[],
+        help="a forge dataset folder to score too (repeatable; every video of its manifest)",
+    )
     args = parser.parse_args(argv)
     env = os.environ.get("UNMASK_SHARED_DATA")
     data = Path(env) if env else REPO.parent / "shared" / "data"
@@ -151,10 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     c40 = video_set(detector, data / "ffpp_c40", args.frames, args.out / f"c40_{args.frames}.npz")
     y = train["method"] != "youtube"
 
-    def video_logits(per_face: np.ndarray) -> np.ndarray:
-        return np.array([per_face[c40["video"] == k].mean() for k in range(len(c40["label"]))])
+    def video_logits(per_face: np.ndarray, videos: dict[str, np.ndarray] = c40) -> np.ndarray:
+        """Each video's mean face logit (0 for a video without a face found)."""
+        return np.array(
+            [
+                per_face[videos["video"] == k].mean() if np.any(videos["video"] == k) else 0.0
+                for k in range(len(videos["label"]))
+            ]
+        )
 
     heads = {v: fit(train[v], y, args.strength) for v in ("face", "mouth")}
+    shipped = shipped_face_head()
     both = fit(np.concatenate([train["face"], train["mouth"]], 1), y, args.strength)
     rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for v in ("face", "mouth"):
@@ -168,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             heads["face"](test["face"]) + w * heads["mouth"](test["mouth"]),
             video_logits(heads["face"](c40["face"]) + w * heads["mouth"](c40["mouth"])),
         )
+    for w in (0.0, 0.5, 1.0):
+        rows["clip_fast" + (f" + {w} x mouth" if w else " (shipped)")] = (
+            shipped(test["face"]) + w * heads["mouth"](test["mouth"]),
+            video_logits(shipped(c40["face"]) + w * heads["mouth"](c40["mouth"])),
+        )
     print(
         f"{len(train['method'])} training crops, {len(test['method'])} test crops, "
         f"{len(c40['label'])} c40 videos x {args.frames} frames; C = {args.strength}"
@@ -178,14 +212,40 @@ def main(argv: list[str] | None = None) -> int:
         a = aucs(fake_crop, crop_logit, test["method"])
         b = aucs(fake_video, video_logit, c40["method"])
         print(
-            f"{name:<20} crops {' / '.join(f'{v:.3f}' for v in a)} | "
+            f"{name:<24} crops {' / '.join(f'{v:.3f}' for v in a)} | "
             f"ffpp_c40 {' / '.join(f'{v:.3f}' for v in b)}"
         )
+    for folder in args.forge:
+        forge = video_set(
+            detector,
+            folder,
+            args.frames,
+            args.out / f"forge_{folder.parent.name}_{args.frames}.npz",
+        )
+        names = tuple(sorted(set(forge["method"][forge["label"] == 1].tolist())))
+        print(f"\n{folder} ({len(forge['label'])} videos), AUC: all / {' / '.join(names)}")
+        logits = {v: video_logits(heads[v](forge[v]), forge) for v in ("face", "mouth")}
+        logits["clip_fast"] = video_logits(shipped(forge["face"]), forge)
+        for name, logit in [
+            ("face view", logits["face"]),
+            ("mouth view", logits["mouth"]),
+            *[
+                (f"face + {w} x mouth", logits["face"] + w * logits["mouth"])
+                for w in (0.25, 0.5, 1.0)
+            ],
+            ("clip_fast (shipped)", logits["clip_fast"]),
+            *[
+                (f"clip_fast + {w} x mouth", logits["clip_fast"] + w * logits["mouth"])
+                for w in (0.5, 1.0)
+            ],
+        ]:
+            a = aucs(forge["label"] == 1, logit, forge["method"], names)
+            print(f"{name:<24} {' / '.join(f'{v:.3f}' for v in a)}")
     print(
         "\nEach method held out of training (its fakes dropped from ffpp_crops/train), "
         "AUC of that method: crops | ffpp_c40"
     )
-    print(f"{'':<20} " + "   ".join(f"{m:<15}" for m in METHODS))
+    print(f"{'':<24} " + "   ".join(f"{m:<15}" for m in METHODS))
     held: dict[str, list[str]] = {}
     for m in METHODS:
         keep = train["method"] != m
@@ -202,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{a:.3f} | {b:.3f}"
             )
     for name, cells in held.items():
-        print(f"{name:<20} " + "   ".join(f"{c:<15}" for c in cells))
+        print(f"{name:<24} " + "   ".join(f"{c:<15}" for c in cells))
     return 0
 
 
