@@ -294,12 +294,11 @@ class Scanner:
             )
         p = np.full(len(todo), np.nan)
         if self.detector.scores_each_crop:
-            parts = np.array_split(np.arange(len(todo)), min(parallel, len(todo)))
+            wide = self._wide if parallel > 1 else None
+            parts = np.array_split(np.arange(len(todo)), 1 if wide else min(parallel, len(todo)))
             with _timed(timings, "classify"):
-                if parallel > 1 and self._wide is not None:
-                    p = self._checked_scores(faces, self._wide)
-                elif len(parts) == 1:
-                    p = self._checked_scores(faces)
+                if len(parts) == 1:
+                    p = self._checked_scores(faces, wide)
                 else:
                     with ThreadPoolExecutor(len(parts)) as pool:
                         p = np.concatenate(
