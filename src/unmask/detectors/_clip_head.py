@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from unmask.detectors._base import (
@@ -40,7 +42,10 @@ class ClipHeadDetector(Detector):
     A head trained with some of the tower's parameters (``clip_head.tune_layers``) carries
     their new values (``tower_names``, ``tower_sizes``, ``tower_values``), which replace the
     tower's own (see TowerDelta). A head with a patch part (``patch_*`` arrays, see
-    PatchHead) adds the pooled scores of one layer's patch tokens to the logit.
+    PatchHead) adds the pooled scores of one layer's patch tokens to the logit; one with a
+    mouth part (``mouth_*`` arrays, see MouthHead) adds a second view's logit, of a window
+    of the crop around the mouth. The tower's size need not be the crop's: a face view
+    smaller than the crop is the crop resized, so a mouth window can keep more pixels.
 
     Its heatmaps are exact: a ``mean<k>`` feature is the mean of layer k's patch tokens, so
     its share of the linear logit is the mean over patches of each patch's own term,
@@ -48,7 +53,8 @@ class ClipHeadDetector(Detector):
     faces at the same place (``heatmap_base``, kept in the head file), one cell per 16-pixel
     patch (10 x 10 at 160 pixels): without the baseline, the background and the face's
     outline would colour every face alike. The baseline's mean, the other features
-    (``embeds``, ``cls``, ``std``, ``max``) and a patch part are terms of the whole face."""
+    (``embeds``, ``cls``, ``std``, ``max``), a patch part and a mouth part are terms of the
+    whole face."""
 
     scores_each_crop = True
     flips = True
@@ -63,6 +69,7 @@ class ClipHeadDetector(Detector):
             self.mu, self.sigma = w["mu"].astype(np.float64), w["sigma"].astype(np.float64)
             self.coef, self.intercept = w["coef"].astype(np.float64), float(w["intercept"])
             self.patch = PatchHead.read(w, path) if "patch_coef" in w else None
+            self.mouth = MouthHead.read(w, path) if "mouth_coef" in w else None
             # the mean patch terms of real faces (unmask.train.heatmap_base)
             self.base = w["heatmap_base"].astype(np.float64) if "heatmap_base" in w else None
         self.features = tuple(names)
@@ -91,6 +98,8 @@ class ClipHeadDetector(Detector):
             size=self.size,
             delta=self.delta,
         )
+        if self.mouth is not None:
+            self.mouth.logits(np.zeros((0, 8, 8, 3), np.uint8), threads=self.threads)
 
     def with_threads(self, threads: int) -> ClipHeadDetector:
         """The same head on a tower session with ``threads`` threads (built now, kept for
@@ -109,6 +118,12 @@ class ClipHeadDetector(Detector):
         return flip_averaged(self._logits, crops, self.cfg.test_time_flip)
 
     def _logits(self, crops: np.ndarray) -> np.ndarray:
+        face = self._face_logits(crops)
+        if self.mouth is None:
+            return face
+        return face + self.mouth.logits(crops, threads=self.threads)
+
+    def _face_logits(self, crops: np.ndarray) -> np.ndarray:
         if self.patch is None:
             x = clip_features(
                 crops,
@@ -330,3 +345,101 @@ class PatchHead:
 def gelu(x: np.ndarray) -> np.ndarray:
     """GELU in its tanh form (torch's ``gelu(approximate="tanh")``)."""
     return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+# Where the mouth lies in a face crop of unmask's geometry (centred on the detector's box,
+# its side 1.15 of the box's longer side, eyes level): the mean of the two mouth-corner
+# landmarks at x 0.49 +- 0.03, y 0.70 +- 0.014 of the side, the corners 0.26 apart (204
+# ffpp_crops test faces). A square of 0.48 of the side on (0.5, 0.70), 0.55 of the box
+# side, holds the lips and chin with room for a turned head, and is its own mirror image.
+MOUTH_BOX = (0.26, 0.46, 0.74, 0.94)
+MOUTH_SIZE = 112
+
+
+def cut_window(crops: np.ndarray, box: Sequence[float], size: int) -> np.ndarray:
+    """(n, size, size, 3) uint8: the part of each (n, H, W, 3) crop inside ``box`` (x0, y0,
+    x1, y1 as fractions of the crop's width and height), resized to ``size``."""
+    n, h, w = len(crops), int(crops.shape[1]), int(crops.shape[2])
+    x0, x1 = round(box[0] * w), round(box[2] * w)
+    y0, y1 = round(box[1] * h), round(box[3] * h)
+    out = np.empty((n, size, size, 3), np.uint8)
+    for k in range(n):
+        part = crops[k, y0:y1, x0:x1]
+        interp = cv2.INTER_AREA if max(part.shape[:2]) > size else cv2.INTER_LINEAR
+        out[k] = cv2.resize(part, (size, size), interpolation=interp)
+    return out
+
+
+@dataclass(frozen=True)
+class MouthHead:
+    """The mouth part of a CLIP head: a window of the face crop around the mouth (``box``,
+    fractions of the crop, see MOUTH_BOX) resized to ``size`` pixels through the frozen
+    tower, and a linear head on its ``features``, ``weight`` times the head's logit added
+    to the face view's. Face2Face and NeuralTextures change the mouth alone, which a face
+    view of 10 x 10 patches sees in a few of them (unmask.train: ``clip_head.mouth_view``)."""
+
+    box: tuple[float, float, float, float]
+    size: int
+    features: tuple[str, ...]
+    mu: np.ndarray
+    sigma: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    weight: float
+
+    def __post_init__(self) -> None:
+        x0, y0, x1, y1 = self.box
+        if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+            raise WeightsError(
+                f"CLIP mouth head: expected a box x0 < x1, y0 < y1 within [0, 1] of the crop; "
+                f"got {list(self.box)}. Re-export the head"
+            )
+        check_size(self.size)
+        check_features(self.features)
+        width = feature_size(self.features)
+        if not self.mu.shape == self.sigma.shape == self.coef.shape == (width,):
+            raise WeightsError(
+                f"CLIP mouth head: expected {width} coefficients for the features "
+                f"{list(self.features)}; got {self.coef.shape}. Re-export the head"
+            )
+
+    @classmethod
+    def read(cls, w: Any, path: Path) -> MouthHead:
+        keys = ("box", "size", "features", "mu", "sigma", "coef", "intercept", "weight")
+        missing = [f"mouth_{k}" for k in keys if f"mouth_{k}" not in w]
+        if missing:
+            raise WeightsError(f"{path}: its mouth head lacks {missing[0]!r}; re-export the head")
+        return cls(
+            box=tuple(float(v) for v in w["mouth_box"]),  # type: ignore[arg-type]
+            size=int(w["mouth_size"]),
+            features=tuple(str(n) for n in w["mouth_features"]),
+            mu=w["mouth_mu"].astype(np.float64),
+            sigma=w["mouth_sigma"].astype(np.float64),
+            coef=w["mouth_coef"].astype(np.float64),
+            intercept=float(w["mouth_intercept"]),
+            weight=float(w["mouth_weight"]),
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The head file's arrays for this part (read back by :meth:`read`)."""
+        return {
+            "mouth_box": np.array(self.box, np.float32),
+            "mouth_size": np.array(self.size, np.int64),
+            "mouth_features": np.array(self.features),
+            "mouth_mu": self.mu.astype(np.float32),
+            "mouth_sigma": self.sigma.astype(np.float32),
+            "mouth_coef": self.coef.astype(np.float32),
+            "mouth_intercept": np.array(self.intercept, np.float32),
+            "mouth_weight": np.array(self.weight, np.float32),
+        }
+
+    def windows(self, crops: np.ndarray) -> np.ndarray:
+        return cut_window(crops, self.box, self.size)
+
+    def logits(self, crops: np.ndarray, *, threads: int = 0) -> np.ndarray:
+        """(n,) float64: ``weight`` times the mouth head's logit of each crop's window."""
+        x = clip_features(
+            self.windows(crops), threads=threads, features=self.features, size=self.size
+        )
+        z = ((x.astype(np.float64) - self.mu) / self.sigma) @ self.coef + self.intercept
+        return self.weight * z

@@ -12,6 +12,7 @@ chosen by validation AUC.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ def extract_features(
     samples: str = "",
     tokens_layer: int = 0,
     patch_layers: tuple[int, ...] = (),
+    mouth: tuple[Sequence[float], int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every CLIP feature (FEATURES, in that order) of the tower run at ``size`` pixels and
     the label of every dataset sample, cached in chunks under ``cache``; see
@@ -60,8 +62,12 @@ def extract_features(
     or keeps those of an earlier layer already cached: :func:`load_tokens` reads them back.
     ``patch_layers`` also keeps the patch tokens after those layers (float16, side by side)
     and each sample's patch targets (``unmask.train.patch_head.patch_targets`` of where
-    it was manipulated): :func:`load_patches` reads them back."""
+    it was manipulated): :func:`load_patches` reads them back. ``mouth`` (a box and a
+    size, see unmask.detectors._clip_head.MouthHead) also keeps every feature of each
+    crop's mouth window through the tower at that size: :func:`load_mouth` reads them
+    back."""
     cache.mkdir(parents=True, exist_ok=True)
+    mouth_key = "" if mouth is None else f"{[round(float(v), 6) for v in mouth[0]]}@{mouth[1]}"
     feats, labels = [], []
     chunks = range(0, len(dataset), CHUNK)
     for start in progress(chunks, total=len(chunks), desc=f"clip {cache.name}", unit="chunk"):
@@ -77,12 +83,14 @@ def extract_features(
                 has_patches = not patch_layers or (
                     "patch_layers" in z and tuple(z["patch_layers"].tolist()) == patch_layers
                 )
+                has_mouth = not mouth_key or ("mouth_key" in z and str(z["mouth_key"]) == mouth_key)
                 if (
                     z["features"].shape[1] == WIDTH
                     and same_size == size
                     and made_by == samples
                     and has_tokens
                     and has_patches
+                    and has_mouth
                 ):
                     f, y = z["features"], z["labels"]
         if f is None or y is None:
@@ -113,6 +121,15 @@ def extract_features(
                 extra = {"tokens": tokens, "tokens_layer": np.int64(tokens_layer)}
             else:
                 f = clip_features(crops, threads=threads, features=FEATURES, size=size)
+            if mouth is not None:
+                from unmask.detectors._clip_head import cut_window
+
+                box, mouth_size = mouth
+                windows = cut_window(crops, box, mouth_size)
+                extra["mouth_features"] = clip_features(
+                    windows, threads=threads, features=FEATURES, size=mouth_size
+                )
+                extra["mouth_key"] = np.str_(mouth_key)
             y = np.array([label for _, label in drawn], np.int64)
             buf = io.BytesIO()
             np.savez(
@@ -143,6 +160,16 @@ def load_patches(cache: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
             patches.append(z["patches"])
             targets.append(z["patch_targets"])
     return np.concatenate(patches), np.concatenate(targets)
+
+
+def load_mouth(cache: Path, count: int) -> np.ndarray:
+    """The mouth-window features :func:`extract_features` kept (``mouth``) for the
+    ``count`` samples of ``cache``, in sample order (extract_features' columns)."""
+    parts = []
+    for start in range(0, count, CHUNK):
+        with np.load(cache / f"{start:07d}.npz") as z:
+            parts.append(z["mouth_features"])
+    return np.concatenate(parts)
 
 
 def fit_head(

@@ -94,7 +94,15 @@ class ClipHeadCfg:
     to the linear head's logit; both parts are trained together for ``patch_epochs``
     epochs of AdamW (``patch_lr``, ``patch_decay``, ``patch_batch``), the epoch with the
     best validation AUC kept. ``patch_hidden`` > 0 puts a hidden layer of that width in
-    the patch scorer."""
+    the patch scorer.
+
+    ``tower_size`` runs the tower on the crop resized to that many pixels (default:
+    ``input_size``). ``mouth_view`` adds a second view (unmask.detectors._clip_head.MouthHead):
+    the window ``mouth_box`` of the crop (x0, y0, x1, y1 as fractions of its side) through
+    the tower at ``mouth_size`` pixels, a linear head of its own on ``mouth_features``
+    (strength chosen from ``strengths`` by validation AUC), and ``mouth_weight`` times its
+    logit added to the face view's. A crop larger than the face view (``input_size`` 224,
+    ``tower_size`` 160) keeps the mouth window near its own resolution."""
 
     feature_sets: list[list[str]] = field(default_factory=lambda: [["embeds", "mean12"]])
     strengths: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1])
@@ -113,6 +121,12 @@ class ClipHeadCfg:
     patch_lr: float = 1e-3
     patch_decay: float = 1e-3
     patch_batch: int = 128
+    tower_size: int | None = None
+    mouth_view: bool = False
+    mouth_box: list[float] = field(default_factory=lambda: [0.26, 0.46, 0.74, 0.94])
+    mouth_size: int = 112
+    mouth_weight: float = 0.5
+    mouth_features: list[str] = field(default_factory=lambda: ["embeds", "mean12"])
 
 
 @dataclass(frozen=True)
@@ -261,6 +275,7 @@ def _from_dict(data: dict[str, Any], path: Path) -> TrainConfig:
     if cfg.backbone == "clip_vitb16":
         _check_clip_size(cfg.input_size, str(path))
     _check_clip_head(cfg.clip_head, str(path))
+    _check_views(cfg, str(path))
     _check_probabilities(cfg, str(path))
     if cfg.max_faces_per_track is not None and cfg.max_faces_per_track < 1:
         raise ConfigError(
@@ -283,14 +298,14 @@ def _check_probabilities(cfg: TrainConfig, where: str) -> None:
                 )
 
 
-def _check_clip_size(size: int, where: str) -> None:
+def _check_clip_size(size: int, where: str, *, key: str = "input_size") -> None:
     from unmask.detectors._clip import check_size
     from unmask.errors import WeightsError
 
     try:
         check_size(size)
     except WeightsError as err:
-        raise ConfigError(f"{where}: input_size: {err}") from None
+        raise ConfigError(f"{where}: {key}: {err}") from None
 
 
 def _check_clip_head(head: ClipHeadCfg, where: str) -> None:
@@ -311,6 +326,45 @@ def _check_clip_head(head: ClipHeadCfg, where: str) -> None:
             raise ConfigError(f"{where}: clip_head.feature_sets: {err}") from None
     _check_tuning(head, where)
     _check_patch(head, where)
+
+
+def _check_views(cfg: TrainConfig, where: str) -> None:
+    """The face view's size and the mouth view's settings (ClipHeadCfg)."""
+    head = cfg.clip_head
+    if head.tower_size is not None:
+        _check_clip_size(head.tower_size, where, key="clip_head.tower_size")
+        if head.tower_size > cfg.input_size:
+            raise ConfigError(
+                f"{where}: clip_head.tower_size {head.tower_size} is larger than input_size "
+                f"{cfg.input_size}: the face view is the crop made smaller; give at most "
+                f"{cfg.input_size}, or leave it out"
+            )
+    if not head.mouth_view:
+        return
+    from unmask.detectors._clip import check_features
+    from unmask.errors import WeightsError
+
+    box = head.mouth_box
+    if len(box) != 4 or not (0.0 <= box[0] < box[2] <= 1.0 and 0.0 <= box[1] < box[3] <= 1.0):
+        raise ConfigError(
+            f"{where}: clip_head.mouth_box: expected [x0, y0, x1, y1] with x0 < x1 and "
+            f"y0 < y1, fractions of the crop in [0, 1]; got {box}"
+        )
+    _check_clip_size(head.mouth_size, where, key="clip_head.mouth_size")
+    if not head.mouth_weight > 0:
+        raise ConfigError(
+            f"{where}: clip_head.mouth_weight: expected a weight > 0 for the mouth logit; got "
+            f"{head.mouth_weight} (set mouth_view: false to leave the view out)"
+        )
+    try:
+        check_features(head.mouth_features)
+    except WeightsError as err:
+        raise ConfigError(f"{where}: clip_head.mouth_features: {err}") from None
+    if head.tune_layers or head.patch_layers:
+        raise ConfigError(
+            f"{where}: clip_head.mouth_view goes with a linear face head on the frozen tower; "
+            "it cannot be combined with tune_layers or patch_layers: set one of them"
+        )
 
 
 def _check_patch(head: ClipHeadCfg, where: str) -> None:

@@ -342,6 +342,7 @@ def _samples_fingerprint(cfg: TrainConfig) -> str:
     """What shapes a run's training samples (crops, data, pseudo-fakes, augmentation, seed):
     cached features made under other settings are computed again."""
     shaping = {
+        "input_size": cfg.input_size,
         "margin": cfg.margin,
         "align": cfg.align,
         "seed": cfg.seed,
@@ -363,8 +364,10 @@ def _train_clip_head(
     from unmask.train.heatmap_base import heatmap_base, real_crops
     from unmask.train.loop import val_metrics
 
-    threads, size = cfg.optim.threads, cfg.input_size
+    ch = cfg.clip_head
+    threads, size = cfg.optim.threads, ch.tower_size or cfg.input_size
     samples = _samples_fingerprint(cfg)
+    mouth = (tuple(ch.mouth_box), ch.mouth_size) if ch.mouth_view else None
     tune_layers = cfg.clip_head.tune_layers
     tokens_layer = CLIP_LAYERS - tune_layers if tune_layers else 0
     patch_layers = tuple(cfg.clip_head.patch_layers)
@@ -382,6 +385,7 @@ def _train_clip_head(
                 samples=samples,
                 tokens_layer=tokens_layer,
                 patch_layers=patch_layers,
+                mouth=mouth,
             )
         )
         caches.append((where, len(draws[-1][1])))
@@ -397,6 +401,7 @@ def _train_clip_head(
         samples=samples,
         tokens_layer=tokens_layer,
         patch_layers=patch_layers,
+        mouth=mouth,
     )
     head, scores = fit_head(
         x_train,
@@ -419,6 +424,19 @@ def _train_clip_head(
         + ") + L2 logistic regression on "
         + ", ".join(str(n) for n in head["features"])
     )
+    if mouth is not None:
+        head, val_logits, mouthed = _fit_mouth_head(
+            cfg, head, val_logits, caches, y_train, val_cache, y_val
+        )
+        metrics = {"face_val_frame_auc": metrics.pop("val_frame_auc"), **metrics, **mouthed}
+        metrics["val_frame_auc"] = round(
+            val_metrics(val_logits, y_val.astype(np.float64))["val_auc"], 4
+        )
+        architecture += (
+            f"; plus {ch.mouth_weight} x a second L2 logistic regression on "
+            f"{', '.join(ch.mouth_features)} of a mouth window (box {list(ch.mouth_box)} of "
+            f"the crop) run at {ch.mouth_size} pixels"
+        )
     if tune_layers:
         head, val_logits, tuned = _tune_tower(cfg, head, caches, y_train, val_cache, val_ds, y_val)
         metrics = {"frozen_val_frame_auc": metrics.pop("val_frame_auc"), **metrics, **tuned}
@@ -462,6 +480,55 @@ def _train_clip_head(
         metrics=metrics,
         fit={"n_train": len(y_train), "n_val": len(y_val), "views": cfg.clip_head.views},
     )
+
+
+def _fit_mouth_head(
+    cfg: TrainConfig,
+    head: dict[str, np.ndarray],
+    face_val_logits: np.ndarray,
+    caches: list[tuple[Path, int]],
+    y_train: np.ndarray,
+    val_cache: Path,
+    y_val: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """A linear head on the cached mouth-window features (strength by validation AUC), kept
+    in the head file as its mouth part; the validation logits are the face head's
+    (``face_val_logits``) plus ``mouth_weight`` times the mouth head's."""
+    from unmask.detectors._clip_head import MouthHead
+    from unmask.train.clip_head import fit_head, head_logits, load_mouth
+    from unmask.train.loop import val_metrics
+
+    ch = cfg.clip_head
+    x_train = np.concatenate([load_mouth(where, n) for where, n in caches])
+    x_val = load_mouth(val_cache, len(y_val))
+    fitted, scores = fit_head(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        feature_sets=[list(ch.mouth_features)],
+        strengths=ch.strengths,
+        seed=cfg.seed,
+        size=ch.mouth_size,
+    )
+    part = MouthHead(
+        box=tuple(float(v) for v in ch.mouth_box),  # type: ignore[arg-type]
+        size=ch.mouth_size,
+        features=tuple(ch.mouth_features),
+        mu=fitted["mu"].astype(np.float64),
+        sigma=fitted["sigma"].astype(np.float64),
+        coef=fitted["coef"].astype(np.float64),
+        intercept=float(fitted["intercept"]),
+        weight=ch.mouth_weight,
+    )
+    mouth_val = head_logits(fitted, x_val)
+    y = y_val.astype(np.float64)
+    val_logits = face_val_logits + ch.mouth_weight * mouth_val
+    metrics = {
+        "mouth_val_frame_auc": round(val_metrics(mouth_val, y)["val_auc"], 4),
+        "mouth_val_auc_by_features_and_C": scores,
+    }
+    return {**head, **part.arrays()}, val_logits, metrics
 
 
 def _fit_patch_head(
