@@ -28,6 +28,7 @@ from unmask.detectors._clip import (
     clip_features_and_tokens,
     feature_size,
 )
+from unmask.detectors._clip_head import cut_window
 
 CHUNK = 256
 WIDTH = feature_size(FEATURES)  # every feature of a sample: 37,376 floats
@@ -122,8 +123,6 @@ def extract_features(
             else:
                 f = clip_features(crops, threads=threads, features=FEATURES, size=size)
             if mouth is not None:
-                from unmask.detectors._clip_head import cut_window
-
                 box, mouth_size = mouth
                 windows = cut_window(crops, box, mouth_size)
                 extra["mouth_features"] = clip_features(
