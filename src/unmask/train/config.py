@@ -15,6 +15,9 @@ import yaml
 
 from unmask.errors import ConfigError, closest_names
 
+# which training samples a mouth view's head learns from (ClipHeadCfg.mouth_samples)
+MOUTH_SAMPLES = ("all", "labelled")
+
 
 @dataclass(frozen=True)
 class DataCfg:
@@ -102,7 +105,12 @@ class ClipHeadCfg:
     the tower at ``mouth_size`` pixels, a linear head of its own on ``mouth_features``
     (strength chosen from ``strengths`` by validation AUC), and ``mouth_weight`` times its
     logit added to the face view's. A crop larger than the face view (``input_size`` 224,
-    ``tower_size`` 160) keeps the mouth window near its own resolution."""
+    ``tower_size`` 160) keeps the mouth window near its own resolution. ``mouth_samples``
+    picks the mouth head's training samples: ``all``, or ``labelled`` (the real faces and
+    the labelled fakes, leaving the pseudo-fakes out: a self-blend's trace is its boundary,
+    which the face view sees). ``face_head`` keeps the face part of an existing linear head
+    file (``.npz``, trained at the face view's size) instead of fitting one, so a mouth view
+    can be added to a shipped head without changing it."""
 
     feature_sets: list[list[str]] = field(default_factory=lambda: [["embeds", "mean12"]])
     strengths: list[float] = field(default_factory=lambda: [0.001, 0.003, 0.01, 0.03, 0.1])
@@ -127,6 +135,8 @@ class ClipHeadCfg:
     mouth_size: int = 112
     mouth_weight: float = 0.5
     mouth_features: list[str] = field(default_factory=lambda: ["embeds", "mean12"])
+    mouth_samples: str = "all"
+    face_head: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -283,8 +293,14 @@ def _from_dict(data: dict[str, Any], path: Path) -> TrainConfig:
             "give 1 or more, or leave it out to score every face"
         )
     weights_dir = rel(cfg.weights_dir) if cfg.weights_dir else None
+    face_head = cfg.clip_head.face_head
+    clip_head = dataclasses.replace(cfg.clip_head, face_head=rel(face_head) if face_head else None)
     return dataclasses.replace(
-        cfg, data=data_cfg, out_dir=rel(cfg.out_dir), weights_dir=weights_dir
+        cfg,
+        data=data_cfg,
+        out_dir=rel(cfg.out_dir),
+        weights_dir=weights_dir,
+        clip_head=clip_head,
     )
 
 
@@ -339,7 +355,18 @@ def _check_views(cfg: TrainConfig, where: str) -> None:
                 f"{cfg.input_size}: the face view is the crop made smaller; give at most "
                 f"{cfg.input_size}, or leave it out"
             )
+    if head.mouth_samples not in MOUTH_SAMPLES:
+        raise ConfigError(
+            f"{where}: clip_head.mouth_samples: expected one of {list(MOUTH_SAMPLES)}; got "
+            f"{head.mouth_samples!r}"
+        )
     if not head.mouth_view:
+        if head.face_head is not None:
+            raise ConfigError(
+                f"{where}: clip_head.face_head keeps an existing face head beside a mouth view "
+                "it trains; got face_head without mouth_view: set mouth_view: true, or leave "
+                "face_head out"
+            )
         return
     from unmask.detectors._clip import check_features
     from unmask.errors import WeightsError

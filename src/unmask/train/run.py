@@ -21,7 +21,7 @@ from unmask._io import atomic_write_json
 from unmask.aggregate import aggregate_track, evenly_spaced
 from unmask.calibration import CalibrationCfg, PlattCalibrator
 from unmask.detectors._base import AggregationCfg, DetectorCfg, sha256_file
-from unmask.errors import DatasetError, UnmaskError
+from unmask.errors import ConfigError, DatasetError, UnmaskError
 from unmask.train.config import TrainConfig
 from unmask.train.faceset import FaceExtractor, FaceSet, Source
 from unmask.train.sources import crop_folder_sources, real_photo_sources, real_video_sources
@@ -368,6 +368,8 @@ def _train_clip_head(
     threads, size = cfg.optim.threads, ch.tower_size or cfg.input_size
     samples = _samples_fingerprint(cfg)
     mouth = (tuple(ch.mouth_box), ch.mouth_size) if ch.mouth_view else None
+    # read before the extraction: a wrong file fails at once
+    kept = None if ch.face_head is None else _read_face_head(ch.face_head, size)
     tune_layers = cfg.clip_head.tune_layers
     tokens_layer = CLIP_LAYERS - tune_layers if tune_layers else 0
     patch_layers = tuple(cfg.clip_head.patch_layers)
@@ -403,16 +405,20 @@ def _train_clip_head(
         patch_layers=patch_layers,
         mouth=mouth,
     )
-    head, scores = fit_head(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        feature_sets=cfg.clip_head.feature_sets,
-        strengths=cfg.clip_head.strengths,
-        seed=cfg.seed,
-        size=size,
-    )
+    scores: dict[str, float] = {}
+    if kept is not None:
+        head = kept
+    else:
+        head, scores = fit_head(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            feature_sets=cfg.clip_head.feature_sets,
+            strengths=cfg.clip_head.strengths,
+            seed=cfg.seed,
+            size=size,
+        )
     val_logits = head_logits(head, x_val)
     metrics: dict[str, Any] = {
         "val_frame_auc": round(val_metrics(val_logits, y_val.astype(np.float64))["val_auc"], 4),
@@ -423,10 +429,18 @@ def _train_clip_head(
         + ("" if size == 224 else f", run at {size} pixels")
         + ") + L2 logistic regression on "
         + ", ".join(str(n) for n in head["features"])
+        + ("" if ch.face_head is None else f" (the face head of {ch.face_head.name}, kept)")
     )
     if mouth is not None:
+        pseudo = np.tile(train_ds.pseudo_fakes(), cfg.clip_head.views)
         head, val_logits, mouthed = _fit_mouth_head(
-            cfg, head, val_logits, caches, y_train, val_cache, y_val
+            cfg,
+            head,
+            val_logits,
+            caches,
+            (y_train, pseudo),
+            val_cache,
+            (y_val, val_ds.pseudo_fakes()),
         )
         metrics = {"face_val_frame_auc": metrics.pop("val_frame_auc"), **metrics, **mouthed}
         metrics["val_frame_auc"] = round(
@@ -436,6 +450,7 @@ def _train_clip_head(
             f"; plus {ch.mouth_weight} x a second L2 logistic regression on "
             f"{', '.join(ch.mouth_features)} of a mouth window (box {list(ch.mouth_box)} of "
             f"the crop) run at {ch.mouth_size} pixels"
+            + ("" if ch.mouth_samples == "all" else ", fitted without the pseudo-fakes")
         )
     if tune_layers:
         head, val_logits, tuned = _tune_tower(cfg, head, caches, y_train, val_cache, val_ds, y_val)
@@ -482,30 +497,99 @@ def _train_clip_head(
     )
 
 
+def _read_face_head(path: Path, size: int) -> dict[str, np.ndarray]:
+    """The linear face part of the head file ``path`` (``clip_head.face_head``), checked
+    against the face view's ``size``; a head with a tuned tower, a patch or a mouth part is
+    refused (only its linear part would be kept)."""
+    from unmask.detectors._clip import check_features, feature_size
+    from unmask.errors import WeightsError
+
+    keys = ("features", "mu", "sigma", "coef", "intercept")
+    try:
+        with np.load(path) as w:
+            arrays = {k: w[k] for k in w.files}
+    except FileNotFoundError:
+        raise ConfigError(
+            f"clip_head.face_head: no head file at {path}; give the .npz of a CLIP head"
+        ) from None
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"clip_head.face_head: expected a CLIP head .npz at {path}; could not read it ({err})"
+        ) from None
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ConfigError(
+            f"clip_head.face_head: {path} is not a CLIP head file (it lacks {missing[0]!r}); "
+            "give the .npz that unmask train wrote"
+        )
+    extra = [k for k in ("tower_names", "patch_coef", "mouth_coef") if k in arrays]
+    if extra:
+        raise ConfigError(
+            f"clip_head.face_head: expected a plain linear head; {path} also holds "
+            f"{extra[0]!r} (a tuned tower, a patch or a mouth part), which would be dropped. "
+            "Give a head trained without them"
+        )
+    head_size = int(arrays["size"]) if "size" in arrays else 224
+    if head_size != size:
+        raise ConfigError(
+            f"clip_head.face_head: {path} was trained at {head_size} pixels, the face view "
+            f"runs at {size}; set clip_head.tower_size: {head_size}"
+        )
+    names = [str(n) for n in arrays["features"]]
+    try:
+        check_features(names)
+    except WeightsError as err:
+        raise ConfigError(f"clip_head.face_head: {path}: {err}") from None
+    if arrays["coef"].shape != (feature_size(names),):
+        raise ConfigError(
+            f"clip_head.face_head: {path}: expected {feature_size(names)} coefficients for "
+            f"{names}; got shape {arrays['coef'].shape}"
+        )
+    kept = {k: arrays[k] for k in (*keys, "strength") if k in arrays}
+    return {**kept, "size": np.int64(size)}
+
+
 def _fit_mouth_head(
     cfg: TrainConfig,
     head: dict[str, np.ndarray],
     face_val_logits: np.ndarray,
     caches: list[tuple[Path, int]],
-    y_train: np.ndarray,
+    train: tuple[np.ndarray, np.ndarray],
     val_cache: Path,
-    y_val: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray],
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
     """A linear head on the cached mouth-window features (strength by validation AUC), kept
     in the head file as its mouth part; the validation logits are the face head's
-    (``face_val_logits``) plus ``mouth_weight`` times the mouth head's."""
+    (``face_val_logits``) plus ``mouth_weight`` times the mouth head's. ``train`` and
+    ``val`` are (labels, pseudo-fake mask); with ``mouth_samples: labelled`` the head is
+    fitted and its strength chosen without the pseudo-fakes."""
     from unmask.detectors._clip_head import MouthHead
     from unmask.train.clip_head import fit_head, head_logits, load_mouth
     from unmask.train.loop import val_metrics
 
     ch = cfg.clip_head
+    (y_train, pseudo_train), (y_val, pseudo_val) = train, val
     x_train = np.concatenate([load_mouth(where, n) for where, n in caches])
     x_val = load_mouth(val_cache, len(y_val))
+    fit_rows = np.ones(len(y_train), bool)
+    pick_rows = np.ones(len(y_val), bool)
+    if ch.mouth_samples == "labelled":
+        fit_rows = ~pseudo_train
+        if len(np.unique(y_train[fit_rows])) < 2:
+            raise DatasetError(
+                "clip_head.mouth_samples: labelled fits the mouth head on the real faces and "
+                f"the labelled fakes; the {int(fit_rows.sum())} training samples left are all "
+                f"{'fake' if y_train[fit_rows].all() else 'real'}. Add labelled fakes "
+                "(data.crop_folders with use_labelled_fakes: true) or set mouth_samples: all"
+            )
+        # the strength by the validation samples of the same kinds, where both classes are
+        if len(np.unique(y_val[~pseudo_val])) == 2:
+            pick_rows = ~pseudo_val
     fitted, scores = fit_head(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
+        x_train[fit_rows],
+        y_train[fit_rows],
+        x_val[pick_rows],
+        y_val[pick_rows],
         feature_sets=[list(ch.mouth_features)],
         strengths=ch.strengths,
         seed=cfg.seed,
@@ -527,7 +611,13 @@ def _fit_mouth_head(
     metrics = {
         "mouth_val_frame_auc": round(val_metrics(mouth_val, y)["val_auc"], 4),
         "mouth_val_auc_by_features_and_C": scores,
+        "mouth_samples": ch.mouth_samples,
+        "mouth_n_train": int(fit_rows.sum()),
+        "mouth_n_val_for_strength": int(pick_rows.sum()),
     }
+    if not pick_rows.all():
+        labelled = val_metrics(mouth_val[pick_rows], y[pick_rows])["val_auc"]
+        metrics["mouth_val_frame_auc_labelled"] = round(labelled, 4)
     return {**head, **part.arrays()}, val_logits, metrics
 
 

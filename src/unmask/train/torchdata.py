@@ -97,6 +97,11 @@ class FaceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             [1 if blend else int(self.faces.labels[i]) for i, blend in self.items], np.float32
         )
 
+    def pseudo_fakes(self) -> np.ndarray:
+        """(len,) bool: which samples are pseudo-fakes made from real faces (the rest are
+        the faces themselves, real or labelled fake), in sample order."""
+        return np.array([blend for _, blend in self.items], bool)
+
     def sample(self, k: int) -> tuple[np.ndarray, int]:
         crop, label, _ = self.sample_masked(k)
         return crop, label
