@@ -130,6 +130,20 @@ def test_the_numpy_scorer_pools_by_a_soft_maximum() -> None:
         PatchHead((6, 9), np.zeros(768), np.ones(768), np.zeros(768), 0.0, 1.0)
 
 
+def test_a_head_file_missing_a_patch_array_names_it(tmp_path: Path) -> None:
+    part = PatchHead((12,), np.zeros(768), np.ones(768), np.zeros(768), 0.0, 1.0)
+    arrays = part.arrays()
+    np.savez(tmp_path / "whole.npz", **arrays)
+    with np.load(tmp_path / "whole.npz") as w:
+        assert PatchHead.read(w, tmp_path / "whole.npz").layers == (12,)
+    np.savez(tmp_path / "h.npz", **{k: v for k, v in arrays.items() if k != "patch_tau"})
+    with (
+        np.load(tmp_path / "h.npz") as w,
+        pytest.raises(WeightsError, match=r"h\.npz: its patch head lacks 'patch_tau'; re-export"),
+    ):
+        PatchHead.read(w, tmp_path / "h.npz")
+
+
 def test_patch_settings_are_checked_when_the_config_loads(tmp_path: Path) -> None:
     from unmask.train.config import load_config
 

@@ -295,22 +295,23 @@ class PatchHead:
 
     @classmethod
     def read(cls, w: Any, path: Path) -> PatchHead:
-        try:
-            hidden = "patch_w1" in w
-            return cls(
-                layers=tuple(int(k) for k in np.atleast_1d(w["patch_layers"])),
-                mu=w["patch_mu"].astype(np.float64),
-                sigma=w["patch_sigma"].astype(np.float64),
-                coef=w["patch_coef"].astype(np.float64),
-                intercept=float(w["patch_intercept"]),
-                tau=float(w["patch_tau"]),
-                w1=w["patch_w1"].astype(np.float64) if hidden else None,
-                b1=w["patch_b1"].astype(np.float64) if hidden else None,
-            )
-        except KeyError as e:
-            raise WeightsError(
-                f"{path}: its patch head lacks {e.args[0]!r}; re-export the head"
-            ) from None
+        # NpzFile's KeyError names the whole archive; name the missing array instead
+        keys = ("layers", "mu", "sigma", "coef", "intercept", "tau")
+        hidden = "patch_w1" in w
+        needed = [f"patch_{k}" for k in keys] + (["patch_b1"] if hidden else [])
+        missing = [k for k in needed if k not in w]
+        if missing:
+            raise WeightsError(f"{path}: its patch head lacks {missing[0]!r}; re-export the head")
+        return cls(
+            layers=tuple(int(k) for k in np.atleast_1d(w["patch_layers"])),
+            mu=w["patch_mu"].astype(np.float64),
+            sigma=w["patch_sigma"].astype(np.float64),
+            coef=w["patch_coef"].astype(np.float64),
+            intercept=float(w["patch_intercept"]),
+            tau=float(w["patch_tau"]),
+            w1=w["patch_w1"].astype(np.float64) if hidden else None,
+            b1=w["patch_b1"].astype(np.float64) if hidden else None,
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The head file's arrays for this part (read back by :meth:`read`)."""
