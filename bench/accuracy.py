@@ -78,7 +78,8 @@ def from_export(cfg_path: Path) -> Detector:
             for m in cfg.extra["members"]
         ]
         return EnsembleDetector(cfg, members)
-    if cfg_path.with_suffix(".npz").exists():
+    # by the weights the config names, so a renamed copy of a config still loads
+    if cfg.weights.endswith(".npz"):
         return ClipHeadDetector.from_export(cfg_path)
     return OnnxDetector.from_export(cfg_path)
 

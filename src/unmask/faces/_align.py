@@ -52,9 +52,14 @@ def crop_face(
     (32, 32, 3)
     """
     m = crop_transform(box_xyxy, landmarks, size=size, margin=margin, align=align)
-    side = max(box_xyxy[2] - box_xyxy[0], box_xyxy[3] - box_xyxy[1]) * (1.0 + margin)
-    interp = cv2.INTER_AREA if side > size * 1.5 else cv2.INTER_LINEAR
-    return cv2.warpAffine(frame, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+    # Bilinear at every scale. warpAffine has no area filter (asked for INTER_AREA it
+    # samples bilinearly, pixel for pixel the same), so a face much larger than the crop is
+    # sampled without low-pass filtering. Every shipped detector was trained and calibrated
+    # on these crops: a filtered downscale moves their scores (model card clip_fast.md:
+    # the same head on crops cut at 224 and area-resized to 160) and needs retraining.
+    return cv2.warpAffine(
+        frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
 
 
 def crop_faces(
