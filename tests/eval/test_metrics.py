@@ -247,3 +247,21 @@ def test_summarize_names_its_level_and_handles_one_class():
     assert fakes_only["log_loss"] > 0
     with pytest.raises(MetricInputError, match="level must be one of frame, video"):
         m.summarize(y, s, level="clip")  # type: ignore[arg-type]
+
+
+def test_paired_bootstrap_diff_cancels_what_the_two_share():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.zeros(40, int), np.ones(40, int)]
+    a = y + rng.normal(0, 1.0, 80)
+    same = m.paired_bootstrap_diff(m.roc_auc, y, a, a, n_boot=200)
+    assert same == (0.0, 0.0, 0.0)  # a prediction against itself: no difference, no spread
+    b = a + 0.5 * y  # the same errors, fakes pushed up: better on every resample
+    d, lo, hi = m.paired_bootstrap_diff(m.roc_auc, y, a, b, n_boot=300)
+    assert d == pytest.approx(m.roc_auc(y, b) - m.roc_auc(y, a))
+    assert 0.0 < lo <= d <= hi
+    # paired, the interval is narrower than the two separate intervals suggest
+    lo_a, hi_a = m.bootstrap_ci(m.roc_auc, y, a, n_boot=300, stratified=True)
+    assert hi - lo < hi_a - lo_a
+    assert m.paired_bootstrap_diff(m.roc_auc, y, a, b, n_boot=300) == (d, lo, hi)
+    with pytest.raises(m.MetricInputError, match="n_boot"):
+        m.paired_bootstrap_diff(m.roc_auc, y, a, b, n_boot=0)

@@ -24,7 +24,7 @@ Conventions, the same for every function here:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -45,6 +45,7 @@ __all__ = [
     "eer",
     "expected_calibration_error",
     "log_loss",
+    "paired_bootstrap_diff",
     "pr_curve",
     "precision",
     "recall",
@@ -407,20 +408,71 @@ def bootstrap_ci(
     if not 0.0 < alpha < 1.0:
         raise MetricInputError(f"alpha must be in (0, 1); got {alpha!r}")
     y, s = _check(y_true, y_pred, both_classes=False, name="y_pred")
-    rng = np.random.default_rng(random_state)
-    if stratified:
-        groups = [np.flatnonzero(y == c) for c in (0, 1)]
-        groups = [g for g in groups if g.size]
     values: list[float] = []
-    for _ in range(n_boot):
-        if stratified:
-            idx = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups])
-        else:
-            idx = rng.integers(0, y.size, y.size)
+    for idx in _resamples(y, n_boot, random_state=random_state, stratified=stratified):
         try:
             values.append(float(metric_fn(y[idx], s[idx])))
         except MetricInputError:
             continue
+    return _percentiles(values, n_boot, alpha, y)
+
+
+def paired_bootstrap_diff(
+    metric_fn: Callable[[IntArray, FloatArray], float],
+    y_true: ArrayLike,
+    pred_a: ArrayLike,
+    pred_b: ArrayLike,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    random_state: int | None = 0,
+    stratified: bool = True,
+) -> tuple[float, float, float]:
+    """``metric_fn(b) - metric_fn(a)`` on the same files, and its percentile bootstrap
+    ``(low, high)`` interval: each resample draws files once for both predictions, so what
+    the two share (the hard files, the easy ones) cancels out of the difference. An
+    interval that holds 0 says the files do not tell the two apart. Resamples are
+    stratified by class by default (each keeps both classes).
+
+    >>> y = [0, 0, 0, 1, 1, 1]
+    >>> d, lo, hi = paired_bootstrap_diff(roc_auc, y, [.2, .6, .4, .5, .3, .9], [.1, .2, .3, .7, .8, .9])
+    >>> round(d, 3), lo <= d <= hi
+    (0.333, True)
+    """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise MetricInputError(f"n_boot must be a positive integer; got {n_boot!r}")
+    if not 0.0 < alpha < 1.0:
+        raise MetricInputError(f"alpha must be in (0, 1); got {alpha!r}")
+    y, a = _check(y_true, pred_a, both_classes=False, name="pred_a")
+    _, b = _check(y_true, pred_b, both_classes=False, name="pred_b")
+    estimate = float(metric_fn(y, b)) - float(metric_fn(y, a))
+    values: list[float] = []
+    for idx in _resamples(y, n_boot, random_state=random_state, stratified=stratified):
+        try:
+            values.append(float(metric_fn(y[idx], b[idx])) - float(metric_fn(y[idx], a[idx])))
+        except MetricInputError:
+            continue
+    low, high = _percentiles(values, n_boot, alpha, y)
+    return estimate, low, high
+
+
+def _resamples(
+    y: IntArray, n_boot: int, *, random_state: int | None, stratified: bool
+) -> Iterator[np.ndarray]:
+    """``n_boot`` bootstrap draws of file indices (with replacement; ``stratified``: REAL
+    and FAKE drawn apart, keeping the class counts)."""
+    rng = np.random.default_rng(random_state)
+    groups = [g for g in (np.flatnonzero(y == c) for c in (0, 1)) if g.size]
+    for _ in range(n_boot):
+        if stratified:
+            yield np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups])
+        else:
+            yield rng.integers(0, y.size, y.size)
+
+
+def _percentiles(
+    values: list[float], n_boot: int, alpha: float, y: IntArray
+) -> tuple[float, float]:
     if (n_boot - len(values)) * 10 > n_boot:
         raise MetricInputError(
             f"the metric was undefined on {n_boot - len(values)} of {n_boot} bootstrap resamples "
