@@ -403,10 +403,7 @@ def bootstrap_ci(
     >>> 0.0 <= lo <= hi <= 1.0
     True
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
-        raise MetricInputError(f"n_boot must be a positive integer; got {n_boot!r}")
-    if not 0.0 < alpha < 1.0:
-        raise MetricInputError(f"alpha must be in (0, 1); got {alpha!r}")
+    _check_boot(n_boot, alpha)
     y, s = _check(y_true, y_pred, both_classes=False, name="y_pred")
     values: list[float] = []
     for idx in _resamples(y, n_boot, random_state=random_state, stratified=stratified):
@@ -439,10 +436,7 @@ def paired_bootstrap_diff(
     >>> round(d, 3), lo <= d <= hi
     (0.333, True)
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
-        raise MetricInputError(f"n_boot must be a positive integer; got {n_boot!r}")
-    if not 0.0 < alpha < 1.0:
-        raise MetricInputError(f"alpha must be in (0, 1); got {alpha!r}")
+    _check_boot(n_boot, alpha)
     y, a = _check(y_true, pred_a, both_classes=False, name="pred_a")
     _, b = _check(y_true, pred_b, both_classes=False, name="pred_b")
     estimate = float(metric_fn(y, b)) - float(metric_fn(y, a))
@@ -454,6 +448,13 @@ def paired_bootstrap_diff(
             continue
     low, high = _percentiles(values, n_boot, alpha, y)
     return estimate, low, high
+
+
+def _check_boot(n_boot: int, alpha: float) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise MetricInputError(f"n_boot must be a positive integer; got {n_boot!r}")
+    if not 0.0 < alpha < 1.0:
+        raise MetricInputError(f"alpha must be in (0, 1); got {alpha!r}")
 
 
 def _resamples(
