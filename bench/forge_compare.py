@@ -71,14 +71,18 @@ def per_method_auc(x: np.ndarray, y: np.ndarray, methods: list[str]) -> dict[str
     return out
 
 
+Videos = tuple[list[str], np.ndarray, np.ndarray]  # file paths, video logits, labels
+
+
 def compare(
     name: str, fit: Path, check: Path, *, frames: int, cache: Path | None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Videos]]:
+    """The detector's row of the table, and its videos of each set for paired_auc."""
     xf, yf, mf, idf = video_scores(name, fit, frames=frames, cache=cache)
     xc, yc, mc, idc = video_scores(name, check, frames=frames, cache=cache)
     cal = CalibrationCfg.from_calibrator(PlattCalibrator().fit(xf, yf), clip=CLIP)
     p = cal.apply(xc)
-    return {
+    row = {
         "fit": {"videos": len(yf), "auc": roc_auc(yf, xf), "by_method": per_method_auc(xf, yf, mf)},
         "check": {
             "videos": len(yc),
@@ -90,13 +94,11 @@ def compare(
         "both_log_loss_leave_one_out": leave_one_out_log_loss(
             np.r_[xf, xc], np.r_[yf, yc], clip=CLIP
         ),
-        "_videos": {"fit": (idf, xf, yf), "check": (idc, xc, yc)},
     }
+    return row, {"fit": (idf, xf, yf), "check": (idc, xc, yc)}
 
 
-def paired_auc(
-    base: tuple[list[str], np.ndarray, np.ndarray], other: tuple[list[str], np.ndarray, np.ndarray]
-) -> tuple[float, float, float, int]:
+def paired_auc(base: Videos, other: Videos) -> tuple[float, float, float, int]:
     """AUC of ``other`` less that of ``base`` on the videos both scored, with its paired
     bootstrap 95% interval (videos resampled within each class), and the video count."""
     where = {v: i for i, v in enumerate(base[0])}
@@ -128,8 +130,7 @@ def main() -> None:
     )
     names = args.detectors.split(",")
     for name in names:
-        row = compare(name, args.fit, args.check, frames=args.frames, cache=args.cache)
-        videos = row.pop("_videos")
+        row, videos = compare(name, args.fit, args.check, frames=args.frames, cache=args.cache)
         if name == names[0]:
             baseline = videos
         else:

@@ -502,9 +502,10 @@ def _read_face_head(path: Path, size: int) -> dict[str, np.ndarray]:
     against the face view's ``size``; a head with a tuned tower, a patch or a mouth part is
     refused (only its linear part would be kept)."""
     from unmask.detectors._clip import check_features, feature_size
+    from unmask.detectors._clip_head import tower_settings
     from unmask.errors import WeightsError
 
-    keys = ("features", "mu", "sigma", "coef", "intercept")
+    keys = ("mu", "sigma", "coef", "intercept")
     try:
         with np.load(path) as w:
             arrays = {k: w[k] for k in w.files}
@@ -529,13 +530,13 @@ def _read_face_head(path: Path, size: int) -> dict[str, np.ndarray]:
             f"{extra[0]!r} (a tuned tower, a patch or a mouth part), which would be dropped. "
             "Give a head trained without them"
         )
-    head_size = int(arrays["size"]) if "size" in arrays else 224
+    # the detector's own reading of the file, defaults of older heads included
+    names, head_size, _ = tower_settings(arrays, path)
     if head_size != size:
         raise ConfigError(
             f"clip_head.face_head: {path} was trained at {head_size} pixels, the face view "
             f"runs at {size}; set clip_head.tower_size: {head_size}"
         )
-    names = [str(n) for n in arrays["features"]]
     try:
         check_features(names)
     except WeightsError as err:
@@ -543,10 +544,10 @@ def _read_face_head(path: Path, size: int) -> dict[str, np.ndarray]:
     if arrays["coef"].shape != (feature_size(names),):
         raise ConfigError(
             f"clip_head.face_head: {path}: expected {feature_size(names)} coefficients for "
-            f"{names}; got shape {arrays['coef'].shape}"
+            f"{list(names)}; got shape {arrays['coef'].shape}"
         )
     kept = {k: arrays[k] for k in (*keys, "strength") if k in arrays}
-    return {**kept, "size": np.int64(size)}
+    return {**kept, "features": np.array(names), "size": np.int64(size)}
 
 
 def _fit_mouth_head(
